@@ -1,0 +1,449 @@
+"""The daemon's configuration: a TOML file, then `ORCHESTRATOR_<SECTION>_<KEY>` overrides.
+
+The section dataclasses are the single source of truth: the accepted tables and keys, each
+key's type, its environment variable and its default all derive from their fields. Every
+section validates itself when it is built, so a `Settings` object is valid however it was
+made. Credentials come only from the standard Alibaba Cloud variables, never from the file.
+Relative paths stay relative: they are resolved against the working directory when used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import ipaddress
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, get_type_hints
+from urllib.parse import SplitResult, urlsplit
+
+from orchestrator.errors import ConfigError
+from orchestrator.logs import LogFormat, LogLevel
+from orchestrator.vod.signing import Credentials
+
+ENV_PREFIX = "ORCHESTRATOR_"
+ACCESS_KEY_ID_VAR = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+ACCESS_KEY_SECRET_VAR = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+SECURITY_TOKEN_VAR = "ALIBABA_CLOUD_SECURITY_TOKEN"
+
+_BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_REGION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
+# The SDK's endpoint map sends cn-hangzhou to the cn-shanghai host: VOD has none in Hangzhou.
+_PUBLIC_ENDPOINT_REGION = {"cn-hangzhou": "cn-shanghai"}
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+class SignatureVersion(StrEnum):
+    V3 = "v3"
+    V1 = "v1"
+
+
+class StatusApi(StrEnum):
+    LIST_AI_JOB = "ListAIJob"
+    GET_AI_IMAGE_JOBS = "GetAIImageJobs"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A constraint on one value, and the words that say what it expects."""
+
+    holds: Callable[[Any], bool]
+    expected: str
+
+
+_POSITIVE = _Rule(lambda v: v > 0, "a number greater than 0")
+_NON_NEGATIVE = _Rule(lambda v: v >= 0, "a number >= 0")
+_AT_LEAST_ONE = _Rule(lambda v: v >= 1, "a number >= 1")
+_FRACTION = _Rule(lambda v: 0 <= v < 1, "a fraction >= 0 and < 1")
+_FILE_PATH = _Rule(lambda p: p.name not in ("", ".", ".."), "a file path")
+_REGION = _Rule(lambda s: _REGION_ID.fullmatch(s) is not None, "a region id like 'cn-shanghai'")
+
+_T = TypeVar("_T")
+
+
+def _setting(default: _T, rule: _Rule | None = None, *, secret: bool = False) -> _T:
+    """A key with its default; a secret one never appears in `repr` nor in error messages."""
+    return field(default=default, repr=not secret, metadata={"rule": rule})
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """One configuration key as the loader sees it, derived from a section's field."""
+
+    section: str
+    name: str
+    type: type
+    rule: _Rule | None
+    secret: bool
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def env(self) -> str:
+        return f"{ENV_PREFIX}{self.section}_{self.name}".upper()
+
+    def show(self, value: object) -> str:
+        return "a hidden value" if self.secret else repr(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """Validation shared by every section; `SECTION` is its TOML table name."""
+
+    SECTION: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for key in _keys(type(self)).values():
+            value = getattr(self, key.name)
+            if key.rule is not None and not key.rule.holds(value):
+                raise ConfigError(key.dotted, f"expected {key.rule.expected}, got {key.show(value)}")
+        self._check_together()
+
+    def _check_together(self) -> None:
+        """Constraints between keys of the section; raise ConfigError naming one of them."""
+
+    def _fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.SECTION}.{name}", problem)
+
+
+@functools.cache
+def _keys(section: type[_Section]) -> dict[str, _Key]:
+    hints = get_type_hints(section)
+    return {
+        f.name: _Key(section.SECTION, f.name, hints[f.name], f.metadata["rule"], not f.repr)
+        for f in fields(section)
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VodSettings(_Section):
+    SECTION: ClassVar[str] = "vod"
+
+    region: str = _setting("cn-shanghai", _REGION)
+    # Empty means the region's public endpoint (see `endpoint_url`).
+    endpoint: str = _setting("")
+    allow_insecure_http: bool = _setting(False)
+    signature: SignatureVersion = _setting(SignatureVersion.V3)
+    status_api: StatusApi = _setting(StatusApi.LIST_AI_JOB)
+    connect_timeout_s: float = _setting(5.0, _POSITIVE)
+    read_timeout_s: float = _setting(10.0, _POSITIVE)
+
+    def _check_together(self) -> None:
+        if not self.endpoint:
+            return
+        parts = _http_url(self.endpoint)
+        if parts is None:
+            raise self._fail(
+                "endpoint",
+                f"expected an http(s) URL such as 'https://vod.{self.region}.aliyuncs.com' "
+                f"(or empty for the region's public endpoint), got {self.endpoint!r}",
+            )
+        if parts.username is not None or parts.path not in ("", "/") or parts.query:
+            raise self._fail(
+                "endpoint",
+                f"expected a scheme, host and port only (no credentials, path or query), "
+                f"got {self.endpoint!r}",
+            )
+        if parts.scheme == "http" and not self.allow_insecure_http and not _is_loopback(parts):
+            raise self._fail(
+                "endpoint",
+                f"expected https (plain http only to a loopback host: 127.0.0.0/8, ::1, "
+                f"localhost, unless vod.allow_insecure_http is true), got {self.endpoint!r}",
+            )
+
+    def endpoint_url(self) -> str:
+        """The base URL calls go to: `endpoint` when set, else the region's public endpoint."""
+        if self.endpoint:
+            return self.endpoint.rstrip("/")
+        return f"https://vod.{_PUBLIC_ENDPOINT_REGION.get(self.region, self.region)}.aliyuncs.com"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSettings(_Section):
+    SECTION: ClassVar[str] = "queue"
+
+    path: Path = _setting(Path("var/queue.jsonl"), _FILE_PATH)
+    dead_letter_path: Path = _setting(Path("var/dead-letter.jsonl"), _FILE_PATH)
+
+    def _check_together(self) -> None:
+        if self.dead_letter_path == self.path:
+            raise self._fail("dead_letter_path", "expected a file other than queue.path")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreSettings(_Section):
+    SECTION: ClassVar[str] = "store"
+
+    path: Path = _setting(Path("var/orchestrator.db"), _FILE_PATH)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventsSettings(_Section):
+    SECTION: ClassVar[str] = "events"
+
+    path: Path = _setting(Path("var/events.jsonl"), _FILE_PATH)
+    stdout: bool = _setting(False)
+    # Empty means no webhook. Hidden like a secret: webhook URLs often embed a token.
+    webhook_url: str = _setting("", secret=True)
+    webhook_secret: str = _setting("", secret=True)
+
+    def _check_together(self) -> None:
+        if self.webhook_url and _http_url(self.webhook_url) is None:
+            raise self._fail("webhook_url", "expected an http(s) URL with a host, or empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollSettings(_Section):
+    SECTION: ClassVar[str] = "poll"
+
+    initial_s: float = _setting(5.0, _POSITIVE)
+    multiplier: float = _setting(1.5, _AT_LEAST_ONE)
+    max_interval_s: float = _setting(60.0, _POSITIVE)
+    # Each interval is scaled by a random factor in [1 - jitter, 1 + jitter].
+    jitter: float = _setting(0.2, _FRACTION)
+    job_timeout_s: float = _setting(3600.0, _POSITIVE)
+    # How long a fresh job may be reported in NonExistAIJobIds before it counts as missing.
+    nonexist_grace_s: float = _setting(30.0, _NON_NEGATIVE)
+
+    def _check_together(self) -> None:
+        if self.max_interval_s < self.initial_s:
+            raise self._fail(
+                "max_interval_s",
+                f"expected a number >= poll.initial_s ({self.initial_s}), "
+                f"got {self.max_interval_s!r}",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsSettings(_Section):
+    SECTION: ClassVar[str] = "limits"
+
+    submit_qps: float = _setting(20.0, _POSITIVE)
+    status_qps: float = _setting(50.0, _POSITIVE)
+    results_qps: float = _setting(50.0, _POSITIVE)
+    images_qps: float = _setting(5.0, _POSITIVE)
+    max_in_flight: int = _setting(10_000, _AT_LEAST_ONE)
+    shutdown_grace_s: float = _setting(10.0, _POSITIVE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogSettings(_Section):
+    SECTION: ClassVar[str] = "log"
+
+    level: LogLevel = _setting(LogLevel.INFO)
+    format: LogFormat = _setting(LogFormat.JSON)
+    stats_interval_s: float = _setting(60.0, _POSITIVE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the daemon is configured with; `load_settings` builds it."""
+
+    vod: VodSettings = field(default_factory=VodSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
+    poll: PollSettings = field(default_factory=PollSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    credentials: Credentials | None = None
+
+    def vod_rates(self) -> dict[str, float]:
+        """Calls per second allowed for each VOD action the client makes."""
+        limits = self.limits
+        return {
+            "SubmitAIImageJob": limits.submit_qps,
+            # One budget for the status calls, whichever of them is configured or falls back.
+            **dict.fromkeys(StatusApi, limits.status_qps),
+            "ListAIImageInfo": limits.results_qps,
+            "GetImageInfos": limits.images_qps,
+        }
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The configured secrets, for the log redaction to hide wherever they appear."""
+        candidates = [self.events.webhook_secret]
+        if self.credentials is not None:
+            candidates += [self.credentials.access_key_secret, self.credentials.security_token]
+        return tuple(value for value in candidates if value)
+
+
+def _section_fields() -> dict[str, type[_Section]]:
+    """Settings' field name -> section class, for every field that is a section."""
+    hints = get_type_hints(Settings)
+    return {
+        f.name: hint
+        for f in fields(Settings)
+        if isinstance(hint := hints[f.name], type) and issubclass(hint, _Section)
+    }
+
+
+_SECTIONS = _section_fields()
+_KEYS_BY_ENV = {key.env: key for cls in _SECTIONS.values() for key in _keys(cls).values()}
+
+
+def load_settings(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file at `path` (if given), then `ORCHESTRATOR_*` variables.
+
+    Raises ConfigError naming the offending key (`section.key`), environment variable or file.
+    """
+    env = os.environ if environ is None else environ
+    document = {} if path is None else _read_toml(path)
+    values: dict[str, dict[str, object]] = {cls.SECTION: {} for cls in _SECTIONS.values()}
+    # `section.key` -> the environment variable its value came from, to name it in errors.
+    from_env: dict[str, str] = {}
+    for key, value in _toml_values(document):
+        values[key.section][key.name] = value
+    for name, text in sorted(env.items()):
+        if name.startswith(ENV_PREFIX):
+            key = _KEYS_BY_ENV.get(name)
+            if key is None:
+                raise ConfigError(name, "unknown setting" + _suggestion(name, _KEYS_BY_ENV))
+            values[key.section][key.name] = _from_env(key, text)
+            from_env[key.dotted] = name
+
+    sections: dict[str, _Section] = {}
+    for attribute, cls in _SECTIONS.items():
+        try:
+            sections[attribute] = cls(**values[cls.SECTION])
+        except ConfigError as err:
+            if err.key not in from_env:
+                raise
+            raise ConfigError(from_env[err.key], err.problem) from None
+    return Settings(**sections, credentials=_credentials(env))  # type: ignore[arg-type]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not a valid TOML file: {exc}") from None
+
+
+def _toml_values(document: Mapping[str, Any]) -> Iterable[tuple[_Key, object]]:
+    tables = {cls.SECTION: cls for cls in _SECTIONS.values()}
+    for table, body in document.items():
+        section = tables.get(table)
+        if section is None:
+            raise ConfigError(table, "unknown section" + _suggestion(table, tables))
+        if not isinstance(body, dict):
+            raise ConfigError(table, f"expected a table [{table}]")
+        keys = _keys(section)
+        for name, value in body.items():
+            key = keys.get(name)
+            if key is None:
+                dotted = f"{table}.{name}"
+                raise ConfigError(dotted, "unknown key" + _suggestion(name, keys, f"{table}."))
+            yield key, _from_toml(key, value)
+
+
+def _from_toml(key: _Key, value: object) -> object:
+    """The field's value for a TOML value; TOML's own types must match the field's."""
+    kind = key.type
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value  # type: ignore[arg-type]
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(key.dotted, f"expected {_describe(kind)}, got {key.show(value)}")
+    return _from_str(key, key.dotted, value) if isinstance(value, str) else value
+
+
+def _from_env(key: _Key, text: str) -> object:
+    """The field's value for an environment variable's text, parsed per the field's type."""
+    kind = key.type
+    try:
+        if kind is bool:
+            return _BOOL_WORDS[text.strip().lower()]
+        if kind is int:
+            return int(text)
+        if kind is float:
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError(text)
+            return number
+    except (KeyError, ValueError):
+        raise ConfigError(key.env, f"expected {_describe(kind)}, got {key.show(text)}") from None
+    return _from_str(key, key.env, text)
+
+
+def _from_str(key: _Key, label: str, text: str) -> object:
+    kind = key.type
+    if kind is Path:
+        return Path(text)
+    if issubclass(kind, StrEnum):
+        try:
+            return kind(text)
+        except ValueError:
+            raise ConfigError(label, f"expected {_describe(kind)}, got {key.show(text)}") from None
+    return text
+
+
+def _describe(kind: type) -> str:
+    if kind is bool:
+        return "true or false" if kind is bool else ""
+    if kind is int:
+        return "an integer"
+    if kind is float:
+        return "a finite number"
+    if issubclass(kind, StrEnum):
+        return "one of " + ", ".join(repr(member.value) for member in kind)
+    return "a string"
+
+
+def _suggestion(name: str, known: Iterable[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+
+
+def _credentials(env: Mapping[str, str]) -> Credentials | None:
+    key_id = env.get(ACCESS_KEY_ID_VAR, "")
+    secret = env.get(ACCESS_KEY_SECRET_VAR, "")
+    token = env.get(SECURITY_TOKEN_VAR, "")
+    if key_id and not secret:
+        raise ConfigError(ACCESS_KEY_SECRET_VAR, f"must be set when {ACCESS_KEY_ID_VAR} is")
+    if not key_id and (secret or token):
+        given = ACCESS_KEY_SECRET_VAR if secret else SECURITY_TOKEN_VAR
+        raise ConfigError(ACCESS_KEY_ID_VAR, f"must be set when {given} is")
+    if not key_id:
+        return None
+    return Credentials(access_key_id=key_id, access_key_secret=secret, security_token=token or None)
+
+
+def _http_url(url: str) -> SplitResult | None:
+    """`url` split, if it is an http(s) URL with a host and a valid port; else None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts
+
+
+def _is_loopback(parts: SplitResult) -> bool:
+    host = parts.hostname or ""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
