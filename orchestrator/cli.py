@@ -54,16 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument(
-            "--config", type=Path, metavar="FILE",
+            "--config",
+            type=Path,
+            metavar="FILE",
             help=f"TOML configuration (default: {SYSTEM_CONFIG} if it exists, else built-in defaults)",
         )
         return sub
 
     run = command("run", "Run the daemon.")
-    run.add_argument("--until-idle", action="store_true",
-                     help="exit 0 once the queue is read to its end and nothing is in flight")
-    run.add_argument("--simulate", action="store_true",
-                     help="start the built-in VOD emulator and point the client at it")
+    run.add_argument(
+        "--until-idle",
+        action="store_true",
+        help="exit 0 once the queue is read to its end and nothing is in flight",
+    )
+    run.add_argument(
+        "--simulate",
+        action="store_true",
+        help="start the built-in VOD emulator and point the client at it",
+    )
 
     enqueue = command("enqueue", "Append one validated request to the queue file.")
     enqueue.add_argument("--video-id")
@@ -72,18 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--pipeline-id")
     enqueue.add_argument("--request-id")
     enqueue.add_argument("--timeout-s", type=float)
-    enqueue.add_argument("--image-ids", metavar="ID[,ID...]", help="an image look-up instead of a job")
+    enqueue.add_argument(
+        "--image-ids", metavar="ID[,ID...]", help="an image look-up instead of a job"
+    )
 
     status = command("status", "Show what the daemon is doing.")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--health", action="store_true",
-                        help="exit non-zero unless the daemon is alive and progressing")
+    status.add_argument(
+        "--health",
+        action="store_true",
+        help="exit non-zero unless the daemon is alive and progressing",
+    )
 
     images = command("images", "Look up images with GetImageInfos and print JSON.")
     images.add_argument("image_ids", nargs="+", metavar="ID")
 
-    simulate = commands.add_parser("simulate", help="Run the VOD emulator alone.",
-                                   description="Run the VOD emulator alone.")
+    simulate = commands.add_parser(
+        "simulate", help="Run the VOD emulator alone.", description="Run the VOD emulator alone."
+    )
     simulator_cli.add_arguments(simulate)
 
     command("demo", "A self-contained run: emulator, sample queue, daemon until idle, events.")
@@ -98,8 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return simulator_cli.run(args)
         settings = _settings(args.config)
-        configure_logging(level=settings.log.level, fmt=settings.log.format, stream=sys.stderr
-                          if args.command != "run" else None)
+        configure_logging(
+            level=settings.log.level,
+            fmt=settings.log.format,
+            stream=sys.stderr if args.command != "run" else None,
+        )
         return _COMMANDS[args.command](args, settings)
     except ConfigError as exc:
         print(f"vod-orchestrator: configuration error: {exc}", file=sys.stderr)
@@ -145,7 +162,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     async def serve() -> None:
         if not args.simulate:
-            await Daemon(settings, credentials=_credentials(settings)).run(until_idle=args.until_idle)
+            await Daemon(settings, credentials=_credentials(settings)).run(
+                until_idle=args.until_idle
+            )
             return
         from orchestrator import simulator
 
@@ -217,18 +236,13 @@ def _usage(message: str) -> ConfigError:
 
 
 def _images(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestrator.connections import vod_client
     from orchestrator.logs import redact_url
-    from orchestrator.vod import VodClient
 
     ids = list(dict.fromkeys(args.image_ids))
 
     async def look_up() -> dict[str, Any]:
-        async with VodClient(
-            credentials=_credentials(settings), region=settings.vod.region,
-            endpoint=settings.vod.endpoint, signature=settings.vod.signature,
-            connect_timeout_s=settings.vod.connect_timeout_s,
-            read_timeout_s=settings.vod.read_timeout_s, rates=settings.vod_rates(),
-        ) as client:
+        async with vod_client(settings, credentials=_credentials(settings)) as client:
             found: list[dict[str, Any]] = []
             missing: list[str] = []
             for start in range(0, len(ids), 20):

@@ -21,6 +21,7 @@ import anyio
 import anyio.abc
 import structlog
 
+from orchestrator.connections import vod_client
 from orchestrator.errors import ConfigError
 from orchestrator.fetcher import Fetcher
 from orchestrator.intake import Intake
@@ -84,15 +85,7 @@ class Daemon:
         async with AsyncExitStack() as stack:
             stack.callback(store.close)
             client = await stack.enter_async_context(
-                VodClient(
-                    credentials=self._credentials,
-                    region=s.vod.region,
-                    endpoint=self._endpoint,
-                    signature=s.vod.signature,
-                    connect_timeout_s=s.vod.connect_timeout_s,
-                    read_timeout_s=s.vod.read_timeout_s,
-                    rates=s.vod_rates(),
-                )
+                vod_client(s, credentials=self._credentials, endpoint=self._endpoint)
             )
             session = await stack.enter_async_context(aiohttp.ClientSession())
             await self._serve(store, client, session, until_idle=until_idle)
@@ -107,7 +100,9 @@ class Daemon:
     ) -> None:
         s = self.settings
         ledger = Ledger(store=store, clock=self._clock, max_in_flight=s.limits.max_in_flight)
-        fetcher = Fetcher(ledger=ledger, client=client, concurrency=_concurrency(s.limits.results_qps))
+        fetcher = Fetcher(
+            ledger=ledger, client=client, concurrency=_concurrency(s.limits.results_qps)
+        )
         poller = Poller(
             ledger=ledger,
             client=client,
@@ -124,13 +119,18 @@ class Daemon:
             on_success=fetcher.add,
         )
         submitter = Submitter(
-            ledger=ledger, client=client, concurrency=_concurrency(s.limits.submit_qps),
+            ledger=ledger,
+            client=client,
+            concurrency=_concurrency(s.limits.submit_qps),
             on_submitted=poller.track,
         )
         lookups = Lookups(ledger=ledger, client=client)
         intake = Intake(
-            path=s.queue.path, dead_letter_path=s.queue.dead_letter_path, store=store,
-            clock=self._clock, default_timeout_s=s.poll.job_timeout_s,
+            path=s.queue.path,
+            dead_letter_path=s.queue.dead_letter_path,
+            store=store,
+            clock=self._clock,
+            default_timeout_s=s.poll.job_timeout_s,
         )
 
         def dispatch(row: RequestRow) -> None:
@@ -151,8 +151,12 @@ class Daemon:
         stats = Stats(store=store, client=client, poller=poller, ledger=ledger)
         started_at = self._clock()
         log.info(
-            "daemon.started", pid=os.getpid(), resumed=len(resumed), store=str(s.store.path),
-            queue=str(s.queue.path), endpoint=self._endpoint or f"region {s.vod.region}",
+            "daemon.started",
+            pid=os.getpid(),
+            resumed=len(resumed),
+            store=str(s.store.path),
+            queue=str(s.queue.path),
+            endpoint=self._endpoint or f"region {s.vod.region}",
             sinks=[d.sink.name for d in deliveries],
         )
         workers: list[Any] = [submitter, poller, fetcher, lookups]
@@ -167,8 +171,10 @@ class Daemon:
 
         def beat(stopped: bool = False) -> None:
             store.beat(
-                started_at=started_at, progress_at=ledger.progress_at,
-                stats=stats.snapshot(), stopped=stopped,
+                started_at=started_at,
+                progress_at=ledger.progress_at,
+                stats=stats.snapshot(),
+                stopped=stopped,
             )
 
         async def take_lines() -> None:
@@ -235,7 +241,8 @@ class Daemon:
                 await anyio.sleep(0.05)
         if scope.cancelled_caught:
             log.warning(
-                "daemon.grace_expired", grace_s=self.settings.limits.shutdown_grace_s,
+                "daemon.grace_expired",
+                grace_s=self.settings.limits.shutdown_grace_s,
                 in_flight=sum(w.in_flight for w in workers),
             )
 

@@ -12,8 +12,6 @@ import collections
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import anyio
-import anyio.abc
 import structlog
 
 from orchestrator import events
@@ -21,6 +19,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.states import State
 from orchestrator.store import RequestRow
 from orchestrator.vod import AIImageInfo, VodClient, VodError
+from orchestrator.workers import Worker
 
 log = structlog.get_logger("orchestrator.fetcher")
 
@@ -37,22 +36,17 @@ class _Pending:
     tries: int = 0
 
 
-class Fetcher:
+class Fetcher(Worker[tuple[str, list[_Pending]]]):
     def __init__(self, *, ledger: Ledger, client: VodClient, concurrency: int) -> None:
+        super().__init__(concurrency=concurrency)
         self._ledger = ledger
         self._client = client
-        self._concurrency = concurrency
         # Insertion-ordered: videos are fetched first come, first served.
         self._videos: dict[str, list[_Pending]] = {}
-        self._wake = anyio.Event()
-        self._tg: anyio.abc.TaskGroup
-        self.in_flight = 0
-        self.delayed = 0
-        self.stopping = False
 
     @property
-    def idle(self) -> bool:
-        return not self._videos and self.in_flight == 0 and self.delayed == 0
+    def pending(self) -> bool:
+        return bool(self._videos)
 
     def add(self, row: RequestRow) -> None:
         """Queue a `fetching` request; it joins any fetch of its video not yet sent."""
@@ -61,38 +55,19 @@ class Fetcher:
     def _enqueue(self, pending: _Pending) -> None:
         assert pending.row.video_id is not None
         self._videos.setdefault(pending.row.video_id, []).append(pending)
-        self._wake.set()
+        self.wake()
 
-    def stop(self) -> None:
-        self.stopping = True
-        self._wake.set()
+    def ready_in(self) -> float | None:
+        return 0.0 if self._videos else None
 
-    async def run(self) -> None:
-        limiter = anyio.CapacityLimiter(self._concurrency)
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            while True:
-                if not self._videos or self.stopping:
-                    self._wake = anyio.Event()
-                    await self._wake.wait()
-                    continue
-                await limiter.acquire()
-                if not self._videos or self.stopping:
-                    limiter.release()
-                    continue
-                video_id = next(iter(self._videos))
-                waiting = self._videos.pop(video_id)
-                self.in_flight += 1
-                tg.start_soon(self._fetch_released, video_id, waiting, limiter)
+    def take(self) -> tuple[str, list[_Pending]] | None:
+        if not self._videos:
+            return None
+        video_id = next(iter(self._videos))
+        return video_id, self._videos.pop(video_id)
 
-    async def _fetch_released(
-        self, video_id: str, waiting: list[_Pending], limiter: anyio.CapacityLimiter
-    ) -> None:
-        try:
-            await self._fetch(video_id, waiting)
-        finally:
-            self.in_flight -= 1
-            limiter.release()
+    async def process(self, item: tuple[str, list[_Pending]]) -> None:
+        await self._fetch(*item)
 
     async def _fetch(self, video_id: str, waiting: list[_Pending]) -> None:
         try:
@@ -112,25 +87,39 @@ class Fetcher:
                 continue
             if not images:
                 log.warning(
-                    "job.no_images", request_id=row.request_id, job_id=row.job_id,
-                    video_id=video_id, grace_s=FETCH_GRACE_S,
+                    "job.no_images",
+                    request_id=row.request_id,
+                    job_id=row.job_id,
+                    video_id=video_id,
+                    grace_s=FETCH_GRACE_S,
                 )
             self._succeed(row, images, now)
 
     def _succeed(self, row: RequestRow, images: Sequence[AIImageInfo], now: float) -> None:
         payload = [
             events.ai_image(
-                ai_image_info_id=i.ai_image_info_id, job_id=i.job_id, video_id=i.video_id,
-                file_url=i.file_url, format=i.format, score=i.score, version=i.version,
+                ai_image_info_id=i.ai_image_info_id,
+                job_id=i.job_id,
+                video_id=i.video_id,
+                file_url=i.file_url,
+                format=i.format,
+                score=i.score,
+                version=i.version,
                 creation_time=i.creation_time,
             )
             for i in images
         ]
-        event = events.job_event(events.JOB_SUCCEEDED, row, now=now, status="success", images=payload)
+        event = events.job_event(
+            events.JOB_SUCCEEDED, row, now=now, status="success", images=payload
+        )
         if self._ledger.advance(row, State.SUCCEEDED, event=event, completed_at=now):
             log.info(
-                "job.succeeded", request_id=row.request_id, job_id=row.job_id,
-                video_id=row.video_id, images=len(payload), polls=row.polls,
+                "job.succeeded",
+                request_id=row.request_id,
+                job_id=row.job_id,
+                video_id=row.video_id,
+                images=len(payload),
+                polls=row.polls,
             )
 
     def _fetch_failed(self, video_id: str, waiting: list[_Pending], exc: VodError) -> None:
@@ -141,26 +130,19 @@ class Fetcher:
                 self._later(pending, ERROR_DELAY_S, count=False)
                 continue
             state, event_type = (
-                (State.FAILED, events.JOB_FAILED) if not exc.retryable
+                (State.FAILED, events.JOB_FAILED)
+                if not exc.retryable
                 else (State.TIMED_OUT, events.JOB_TIMED_OUT)
             )
             event = events.job_event(
                 event_type, row, now=now, status="success", code=exc.code, message=exc.message
             )
-            self._ledger.advance(row, state, event=event, completed_at=now, code=exc.code,
-                                 message=exc.message)
+            self._ledger.advance(
+                row, state, event=event, completed_at=now, code=exc.code, message=exc.message
+            )
         log.warning("fetch.failed", video_id=video_id, code=exc.code, retryable=exc.retryable)
 
     def _later(self, pending: _Pending, delay: float, *, count: bool = True) -> None:
         if count:
             pending.tries += 1
-        self.delayed += 1
-
-        async def requeue() -> None:
-            try:
-                await anyio.sleep(delay)
-                self._enqueue(pending)
-            finally:
-                self.delayed -= 1
-
-        self._tg.start_soon(requeue)
+        self.later(delay, lambda: self._enqueue(pending))

@@ -125,7 +125,9 @@ class Intake:
                 if os.fstat(self._fd).st_size > saved.offset:
                     return saved  # drain the rotated file before leaving it
             log.warning(
-                "queue.rotated", path=str(self._path), generation=saved.generation + 1,
+                "queue.rotated",
+                path=str(self._path),
+                generation=saved.generation + 1,
                 previous_offset=saved.offset,
             )
             self._open(ident)
@@ -134,8 +136,11 @@ class Intake:
             self._open(ident)
         if st.st_size < saved.offset:
             log.warning(
-                "queue.truncated", path=str(self._path), size=st.st_size,
-                previous_offset=saved.offset, generation=saved.generation + 1,
+                "queue.truncated",
+                path=str(self._path),
+                size=st.st_size,
+                previous_offset=saved.offset,
+                generation=saved.generation + 1,
             )
             return QueuePosition(st.st_dev, st.st_ino, 0, 0, saved.generation + 1)
         return saved
@@ -180,7 +185,9 @@ class Intake:
 
         def reject(line: _Line, reason: str, request_id: str | None = None) -> None:
             rejections.append(
-                events.rejected_event(line=line.number, reason=reason, now=now, request_id=request_id)
+                events.rejected_event(
+                    line=line.number, reason=reason, now=now, request_id=request_id
+                )
             )
             dead.append(_dead_letter(line, reason, now))
             log.warning("request.rejected", line=line.number, reason=reason, request_id=request_id)
@@ -189,7 +196,9 @@ class Intake:
             if line.length > MAX_LINE_BYTES:
                 reject(line, f"line is {line.length} bytes, longer than {MAX_LINE_BYTES}")
                 continue
-            parsed = parse_line(line.raw, default_request_id=f"g{position.generation}-line{line.number}")
+            parsed = parse_line(
+                line.raw, default_request_id=f"g{position.generation}-line{line.number}"
+            )
             if isinstance(parsed, Rejection):
                 reject(line, parsed.reason)
                 continue
@@ -213,14 +222,21 @@ class Intake:
     def _new_request(self, parsed: JobRequest | LookupRequest, line: int, now: float) -> NewRequest:
         if isinstance(parsed, LookupRequest):
             return NewRequest(
-                request_id=parsed.request_id, kind="lookup", line=line,
-                deadline_at=now + self._default_timeout_s, image_ids=parsed.image_ids,
+                request_id=parsed.request_id,
+                kind="lookup",
+                line=line,
+                deadline_at=now + self._default_timeout_s,
+                image_ids=parsed.image_ids,
             )
         return NewRequest(
-            request_id=parsed.request_id, kind="job", line=line,
+            request_id=parsed.request_id,
+            kind="job",
+            line=line,
             deadline_at=now + (parsed.timeout_s or self._default_timeout_s),
-            video_id=parsed.video_id, template_id=parsed.template_id,
-            user_data=parsed.vod_user_data(), pipeline_id=parsed.pipeline_id,
+            video_id=parsed.video_id,
+            template_id=parsed.template_id,
+            user_data=parsed.vod_user_data(),
+            pipeline_id=parsed.pipeline_id,
         )
 
     def _write_dead_letters(self, dead: list[dict[str, Any]]) -> None:

@@ -73,7 +73,9 @@ class Ledger:
         """Move `row` to `new` with its event; False if another path already moved it."""
         if not self.store.transition(row.request_id, row.state, new, event=event, **fields):
             log.warning(
-                "request.transition_skipped", request_id=row.request_id, expected=str(row.state),
+                "request.transition_skipped",
+                request_id=row.request_id,
+                expected=str(row.state),
                 wanted=str(new),
             )
             return False
@@ -84,7 +86,11 @@ class Ledger:
             self.active -= 1
             self._space.set()
             log.info(
-                "request.finished", request_id=row.request_id, state=str(new), job_id=row.job_id,
-                video_id=row.video_id, event_id=event["event_id"] if event else None,
+                "request.finished",
+                request_id=row.request_id,
+                state=str(new),
+                job_id=row.job_id,
+                video_id=row.video_id,
+                event_id=event["event_id"] if event else None,
             )
         return True

@@ -235,7 +235,7 @@ def get_logger(name: str) -> FilteringBoundLogger:
 def _render_json(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
     # The fixed keys first so that a person reading the stream finds them in the same place.
     head = {key: event_dict.pop(key) for key in _LEADING_KEYS if key in event_dict}
-    return json.dumps(head | event_dict, default=str)
+    return json.dumps({**head, **event_dict}, default=str)
 
 
 def _renderer(log_format: LogFormat, out: TextIO) -> Processor:

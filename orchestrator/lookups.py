@@ -9,11 +9,10 @@ Answers live in memory only: after a restart, a look-up is simply asked again (i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-import anyio.abc
 import structlog
 
 from orchestrator import events
@@ -22,6 +21,7 @@ from orchestrator.logs import redact_url
 from orchestrator.states import State
 from orchestrator.store import RequestRow
 from orchestrator.vod import ImageInfo, VodClient, VodError
+from orchestrator.workers import Worker
 
 log = structlog.get_logger("orchestrator.lookups")
 
@@ -42,56 +42,45 @@ class _Lookup:
         return len(self.found) + len(self.missing) >= len(set(self.row.image_ids))
 
 
-class Lookups:
+class Lookups(Worker[dict[str, dict[str, None]]]):
     def __init__(self, *, ledger: Ledger, client: VodClient) -> None:
+        # One call at a time: GetImageInfos has the smallest rate limit, and calls taken one by
+        # one let the IDs that arrive meanwhile fill the next batch.
+        super().__init__(concurrency=1)
         self._ledger = ledger
         self._client = client
         self._lookups: dict[str, _Lookup] = {}
         # Image ID -> request IDs waiting for it, in arrival order (dicts keep insertion order).
         self._wanted: dict[str, dict[str, None]] = {}
-        self._wake = anyio.Event()
-        self.in_flight = 0
-        self.stopping = False
 
     @property
-    def idle(self) -> bool:
-        return not self._lookups and self.in_flight == 0
+    def pending(self) -> bool:
+        return bool(self._lookups)
 
     def add(self, row: RequestRow) -> None:
         self._lookups[row.request_id] = _Lookup(row)
         self._want(row.request_id, row.image_ids)
 
-    def _want(self, request_id: str, image_ids: tuple[str, ...] | list[str]) -> None:
+    def _want(self, request_id: str, image_ids: Iterable[str]) -> None:
         for image_id in image_ids:
             self._wanted.setdefault(image_id, {})[request_id] = None
-        self._wake.set()
+        self.wake()
 
-    def stop(self) -> None:
-        self.stopping = True
-        self._wake.set()
+    def ready_in(self) -> float | None:
+        return 0.0 if self._wanted else None
 
-    async def run(self) -> None:
-        async with anyio.create_task_group() as tg:
-            while True:
-                if not self._wanted or self.stopping:
-                    self._wake = anyio.Event()
-                    await self._wake.wait()
-                    continue
-                batch = {
-                    image_id: self._wanted.pop(image_id)
-                    for image_id in list(self._wanted)[:BATCH_SIZE]
-                }
-                self.in_flight += 1
-                try:
-                    await self._resolve(batch, tg)
-                finally:
-                    self.in_flight -= 1
+    def take(self) -> dict[str, dict[str, None]] | None:
+        if not self._wanted:
+            return None
+        return {
+            image_id: self._wanted.pop(image_id) for image_id in list(self._wanted)[:BATCH_SIZE]
+        }
 
-    async def _resolve(self, batch: dict[str, dict[str, None]], tg: anyio.abc.TaskGroup) -> None:
+    async def process(self, batch: dict[str, dict[str, None]]) -> None:
         try:
             result = await self._client.get_image_infos(list(batch))
         except VodError as exc:
-            self._failed(batch, exc, tg)
+            self._failed(batch, exc)
             return
         infos = {info.image_id: _image(info) for info in result.images}
         touched: dict[str, None] = {}
@@ -114,25 +103,24 @@ class Lookups:
                 self._finish(
                     lookup.row,
                     events.images_event(
-                        lookup.row, now=now,
+                        lookup.row,
+                        now=now,
                         images=[lookup.found[i] for i in dict.fromkeys(ids) if i in lookup.found],
                         missing=[i for i in dict.fromkeys(ids) if i in lookup.missing],
                     ),
                     State.SUCCEEDED,
                 )
 
-    def _failed(
-        self, batch: dict[str, dict[str, None]], exc: VodError, tg: anyio.abc.TaskGroup
-    ) -> None:
+    def _failed(self, batch: dict[str, dict[str, None]], exc: VodError) -> None:
         log.warning("lookup.failed", code=exc.code, retryable=exc.retryable, ids=len(batch))
         if exc.retryable:
-            async def retry() -> None:
-                await anyio.sleep(ERROR_DELAY_S)
+
+            def retry() -> None:
                 for image_id, requests in batch.items():
                     for request_id in requests:
                         self._want(request_id, [image_id])
 
-            tg.start_soon(retry)
+            self.later(ERROR_DELAY_S, retry)
             return
         now = self._ledger.clock()
         failed = [

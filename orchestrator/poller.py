@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import collections
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-import anyio
-import anyio.abc
 import structlog
 
 from orchestrator import events
@@ -28,6 +26,7 @@ from orchestrator.schedule import Backoff, PollSchedule
 from orchestrator.states import State
 from orchestrator.store import RequestRow
 from orchestrator.vod import JobStatus, VodClient, VodError
+from orchestrator.workers import Worker
 
 log = structlog.get_logger("orchestrator.poller")
 
@@ -60,7 +59,7 @@ class _Status:
     complete_time: str | None
 
 
-class Poller:
+class Poller(Worker[list[str]]):
     def __init__(
         self,
         *,
@@ -73,27 +72,24 @@ class Poller:
         concurrency: int,
         on_success: Callable[[RequestRow], None],
     ) -> None:
+        super().__init__(concurrency=concurrency)
         self._ledger = ledger
         self._client = client
         self._backoff = backoff
         self._rng = rng
         self._status_api = status_api
         self._grace = nonexist_grace_s
-        self._concurrency = concurrency
         self._on_success = on_success
         self._schedule = PollSchedule()
         self._jobs: dict[str, _Job] = {}
-        self._wake = anyio.Event()
-        self.in_flight = 0
-        self.stopping = False
         self.lags: collections.deque[float] = collections.deque(maxlen=LAG_WINDOW)
 
     def __len__(self) -> int:
         return len(self._jobs)
 
     @property
-    def idle(self) -> bool:
-        return not self._jobs and self.in_flight == 0
+    def pending(self) -> bool:
+        return bool(self._jobs)
 
     def track(self, row: RequestRow) -> None:
         """Watch a `submitted` job, first due at its saved time or one initial interval on."""
@@ -111,62 +107,34 @@ class Poller:
         if due is None:
             due = row.submitted_at + self._backoff.interval(row.polls, self._rng)
         self._schedule.add(job.job_id, min(due, job.deadline_at))
-        self._wake.set()
+        self.wake()
 
-    def stop(self) -> None:
-        self.stopping = True
-        self._wake.set()
+    def ready_in(self) -> float | None:
+        due = self._schedule.next_due()
+        return None if due is None else due - self._ledger.clock()
 
-    async def run(self) -> None:
-        limiter = anyio.CapacityLimiter(self._concurrency)
-        async with anyio.create_task_group() as tg:
-            while True:
-                due = self._schedule.next_due()
-                if self.stopping or due is None:
-                    await self._sleep(None)
-                    continue
-                wait = due - self._ledger.clock()
-                if wait > 0:
-                    await self._sleep(wait)
-                    continue
-                await limiter.acquire()
-                batch = self._schedule.take_batch(self._ledger.clock(), BATCH_SIZE)
-                if not batch or self.stopping:
-                    self._put_back(batch)
-                    limiter.release()
-                    continue
-                self.in_flight += 1
-                tg.start_soon(self._poll_released, batch, limiter)
+    def take(self) -> list[str] | None:
+        return self._schedule.take_batch(self._ledger.clock(), BATCH_SIZE) or None
 
-    async def _sleep(self, seconds: float | None) -> None:
-        self._wake = anyio.Event()
-        with anyio.move_on_after(seconds if seconds is not None else float("inf")):
-            await self._wake.wait()
-
-    def _put_back(self, job_ids: Iterable[str]) -> None:
-        now = self._ledger.clock()
-        for job_id in job_ids:
-            self._schedule.add(job_id, now)
-
-    async def _poll_released(self, batch: list[str], limiter: anyio.CapacityLimiter) -> None:
-        try:
-            by_api: dict[str, list[_Job]] = collections.defaultdict(list)
-            for job_id in batch:
-                job = self._jobs.get(job_id)
-                if job is not None:
-                    by_api[job.status_api].append(job)
-            for api, jobs in by_api.items():
-                await self._poll(api, jobs)
-        finally:
-            self.in_flight -= 1
-            limiter.release()
+    async def process(self, item: list[str]) -> None:
+        by_api: dict[str, list[_Job]] = collections.defaultdict(list)
+        for job_id in item:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                by_api[job.status_api].append(job)
+        for api, jobs in by_api.items():
+            await self._poll(api, jobs)
 
     async def _poll(self, api: str, jobs: Sequence[_Job]) -> None:
         try:
             statuses, unknown = await self._ask(api, [j.job_id for j in jobs])
         except VodError as exc:
             log.warning(
-                "poll.failed", action=api, code=exc.code, jobs=len(jobs), retryable=exc.retryable,
+                "poll.failed",
+                action=api,
+                code=exc.code,
+                jobs=len(jobs),
+                retryable=exc.retryable,
             )
             self._reschedule(jobs)
             return
@@ -193,13 +161,13 @@ class Poller:
             waiting.extend(await self._resolve_missing(api, missing))
         self._reschedule(waiting)
 
-    async def _ask(
-        self, api: str, job_ids: list[str]
-    ) -> tuple[dict[str, _Status], frozenset[str]]:
+    async def _ask(self, api: str, job_ids: list[str]) -> tuple[dict[str, _Status], frozenset[str]]:
         """Statuses by job ID, and the IDs the API reported as non-existent."""
         if api == GET_AI_IMAGE_JOBS:
             result = await self._client.get_ai_image_jobs(job_ids)
-            found = {j.job_id: _Status(j.job_id, j.status, j.code, j.message, None) for j in result.jobs}
+            found = {
+                j.job_id: _Status(j.job_id, j.status, j.code, j.message, None) for j in result.jobs
+            }
             return found, frozenset(job_ids) - found.keys()
         listed = await self._client.list_ai_job(job_ids)
         found = {
@@ -250,7 +218,7 @@ class Poller:
         if updates:
             self._ledger.store.record_polls(updates)
             self._ledger.progressed()
-            self._wake.set()
+            self.wake()
 
     def _finish_success(self, job: _Job, status: _Status, now: float) -> None:
         row = self._row(job)
@@ -272,11 +240,16 @@ class Poller:
         code = status.code if status else None
         message = status.message if status else None
         event = events.job_event(
-            event_type, row, now=now, status=str(status.status) if status else None,
-            code=code, message=message,
+            event_type,
+            row,
+            now=now,
+            status=str(status.status) if status else None,
+            code=code,
+            message=message,
         )
-        self._ledger.advance(row, state, event=event, polls=job.polls, completed_at=now,
-                             code=code, message=message)
+        self._ledger.advance(
+            row, state, event=event, polls=job.polls, completed_at=now, code=code, message=message
+        )
 
     def _row(self, job: _Job) -> RequestRow | None:
         """The job's full row, with the poll count so far, and its end in the schedule."""

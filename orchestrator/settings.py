@@ -10,7 +10,6 @@ Relative paths stay relative: they are resolved against the working directory wh
 from __future__ import annotations
 
 import difflib
-import functools
 import ipaddress
 import math
 import os
@@ -20,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, get_type_hints
+from typing import Any, ClassVar, get_type_hints
 from urllib.parse import SplitResult, urlsplit
 
 from orchestrator.errors import ConfigError
@@ -61,15 +60,12 @@ _POSITIVE = _Rule(lambda v: v > 0, "a number greater than 0")
 _NON_NEGATIVE = _Rule(lambda v: v >= 0, "a number >= 0")
 _AT_LEAST_ONE = _Rule(lambda v: v >= 1, "a number >= 1")
 _FRACTION = _Rule(lambda v: 0 <= v < 1, "a fraction >= 0 and < 1")
-_FILE_PATH = _Rule(lambda p: p.name not in ("", ".", ".."), "a file path")
+_FILE_PATH = _Rule(lambda p: p.name not in ("", ".", ".."), "a file path (not empty, not '.')")
 _REGION = _Rule(lambda s: _REGION_ID.fullmatch(s) is not None, "a region id like 'cn-shanghai'")
 
-_T = TypeVar("_T")
-
-
-def _setting(default: _T, rule: _Rule | None = None, *, secret: bool = False) -> _T:
-    """A key with its default; a secret one never appears in `repr` nor in error messages."""
-    return field(default=default, repr=not secret, metadata={"rule": rule})
+# The metadata entry that holds a field's `_Rule`. A field with `repr=False` is a secret: its
+# value never appears in `repr` nor in error messages.
+_RULE = "rule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +87,9 @@ class _Key:
         return f"{ENV_PREFIX}{self.section}_{self.name}".upper()
 
     def show(self, value: object) -> str:
-        return "a hidden value" if self.secret else repr(value)
+        if self.secret:
+            return "a hidden value"
+        return repr(str(value) if isinstance(value, Path) else value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +99,12 @@ class _Section:
     SECTION: ClassVar[str]
 
     def __post_init__(self) -> None:
-        for key in _keys(type(self)).values():
+        for key in _KEYS[type(self)].values():
             value = getattr(self, key.name)
             if key.rule is not None and not key.rule.holds(value):
-                raise ConfigError(key.dotted, f"expected {key.rule.expected}, got {key.show(value)}")
+                raise ConfigError(
+                    key.dotted, f"expected {key.rule.expected}, got {key.show(value)}"
+                )
         self._check_together()
 
     def _check_together(self) -> None:
@@ -114,11 +114,10 @@ class _Section:
         return ConfigError(f"{self.SECTION}.{name}", problem)
 
 
-@functools.cache
-def _keys(section: type[_Section]) -> dict[str, _Key]:
+def _derive_keys(section: type[_Section]) -> dict[str, _Key]:
     hints = get_type_hints(section)
     return {
-        f.name: _Key(section.SECTION, f.name, hints[f.name], f.metadata["rule"], not f.repr)
+        f.name: _Key(section.SECTION, f.name, hints[f.name], f.metadata.get(_RULE), not f.repr)
         for f in fields(section)
     }
 
@@ -127,14 +126,14 @@ def _keys(section: type[_Section]) -> dict[str, _Key]:
 class VodSettings(_Section):
     SECTION: ClassVar[str] = "vod"
 
-    region: str = _setting("cn-shanghai", _REGION)
+    region: str = field(default="cn-shanghai", metadata={_RULE: _REGION})
     # Empty means the region's public endpoint (see `endpoint_url`).
-    endpoint: str = _setting("")
-    allow_insecure_http: bool = _setting(False)
-    signature: SignatureVersion = _setting(SignatureVersion.V3)
-    status_api: StatusApi = _setting(StatusApi.LIST_AI_JOB)
-    connect_timeout_s: float = _setting(5.0, _POSITIVE)
-    read_timeout_s: float = _setting(10.0, _POSITIVE)
+    endpoint: str = ""
+    allow_insecure_http: bool = False
+    signature: SignatureVersion = SignatureVersion.V3
+    status_api: StatusApi = StatusApi.LIST_AI_JOB
+    connect_timeout_s: float = field(default=5.0, metadata={_RULE: _POSITIVE})
+    read_timeout_s: float = field(default=10.0, metadata={_RULE: _POSITIVE})
 
     def _check_together(self) -> None:
         if not self.endpoint:
@@ -146,7 +145,8 @@ class VodSettings(_Section):
                 f"expected an http(s) URL such as 'https://vod.{self.region}.aliyuncs.com' "
                 f"(or empty for the region's public endpoint), got {self.endpoint!r}",
             )
-        if parts.username is not None or parts.path not in ("", "/") or parts.query:
+        extras = parts.username is not None or parts.query or parts.fragment
+        if extras or parts.path not in ("", "/"):
             raise self._fail(
                 "endpoint",
                 f"expected a scheme, host and port only (no credentials, path or query), "
@@ -170,8 +170,10 @@ class VodSettings(_Section):
 class QueueSettings(_Section):
     SECTION: ClassVar[str] = "queue"
 
-    path: Path = _setting(Path("var/queue.jsonl"), _FILE_PATH)
-    dead_letter_path: Path = _setting(Path("var/dead-letter.jsonl"), _FILE_PATH)
+    path: Path = field(default=Path("var/queue.jsonl"), metadata={_RULE: _FILE_PATH})
+    dead_letter_path: Path = field(
+        default=Path("var/dead-letter.jsonl"), metadata={_RULE: _FILE_PATH}
+    )
 
     def _check_together(self) -> None:
         if self.dead_letter_path == self.path:
@@ -182,18 +184,18 @@ class QueueSettings(_Section):
 class StoreSettings(_Section):
     SECTION: ClassVar[str] = "store"
 
-    path: Path = _setting(Path("var/orchestrator.db"), _FILE_PATH)
+    path: Path = field(default=Path("var/orchestrator.db"), metadata={_RULE: _FILE_PATH})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventsSettings(_Section):
     SECTION: ClassVar[str] = "events"
 
-    path: Path = _setting(Path("var/events.jsonl"), _FILE_PATH)
-    stdout: bool = _setting(False)
+    path: Path = field(default=Path("var/events.jsonl"), metadata={_RULE: _FILE_PATH})
+    stdout: bool = False
     # Empty means no webhook. Hidden like a secret: webhook URLs often embed a token.
-    webhook_url: str = _setting("", secret=True)
-    webhook_secret: str = _setting("", secret=True)
+    webhook_url: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
 
     def _check_together(self) -> None:
         if self.webhook_url and _http_url(self.webhook_url) is None:
@@ -204,14 +206,14 @@ class EventsSettings(_Section):
 class PollSettings(_Section):
     SECTION: ClassVar[str] = "poll"
 
-    initial_s: float = _setting(5.0, _POSITIVE)
-    multiplier: float = _setting(1.5, _AT_LEAST_ONE)
-    max_interval_s: float = _setting(60.0, _POSITIVE)
+    initial_s: float = field(default=5.0, metadata={_RULE: _POSITIVE})
+    multiplier: float = field(default=1.5, metadata={_RULE: _AT_LEAST_ONE})
+    max_interval_s: float = field(default=60.0, metadata={_RULE: _POSITIVE})
     # Each interval is scaled by a random factor in [1 - jitter, 1 + jitter].
-    jitter: float = _setting(0.2, _FRACTION)
-    job_timeout_s: float = _setting(3600.0, _POSITIVE)
+    jitter: float = field(default=0.2, metadata={_RULE: _FRACTION})
+    job_timeout_s: float = field(default=3600.0, metadata={_RULE: _POSITIVE})
     # How long a fresh job may be reported in NonExistAIJobIds before it counts as missing.
-    nonexist_grace_s: float = _setting(30.0, _NON_NEGATIVE)
+    nonexist_grace_s: float = field(default=30.0, metadata={_RULE: _NON_NEGATIVE})
 
     def _check_together(self) -> None:
         if self.max_interval_s < self.initial_s:
@@ -226,21 +228,21 @@ class PollSettings(_Section):
 class LimitsSettings(_Section):
     SECTION: ClassVar[str] = "limits"
 
-    submit_qps: float = _setting(20.0, _POSITIVE)
-    status_qps: float = _setting(50.0, _POSITIVE)
-    results_qps: float = _setting(50.0, _POSITIVE)
-    images_qps: float = _setting(5.0, _POSITIVE)
-    max_in_flight: int = _setting(10_000, _AT_LEAST_ONE)
-    shutdown_grace_s: float = _setting(10.0, _POSITIVE)
+    submit_qps: float = field(default=20.0, metadata={_RULE: _POSITIVE})
+    status_qps: float = field(default=50.0, metadata={_RULE: _POSITIVE})
+    results_qps: float = field(default=50.0, metadata={_RULE: _POSITIVE})
+    images_qps: float = field(default=5.0, metadata={_RULE: _POSITIVE})
+    max_in_flight: int = field(default=10_000, metadata={_RULE: _AT_LEAST_ONE})
+    shutdown_grace_s: float = field(default=10.0, metadata={_RULE: _POSITIVE})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogSettings(_Section):
     SECTION: ClassVar[str] = "log"
 
-    level: LogLevel = _setting(LogLevel.INFO)
-    format: LogFormat = _setting(LogFormat.JSON)
-    stats_interval_s: float = _setting(60.0, _POSITIVE)
+    level: LogLevel = LogLevel.INFO
+    format: LogFormat = LogFormat.JSON
+    stats_interval_s: float = field(default=60.0, metadata={_RULE: _POSITIVE})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -269,7 +271,7 @@ class Settings:
 
     def secret_values(self) -> tuple[str, ...]:
         """The configured secrets, for the log redaction to hide wherever they appear."""
-        candidates = [self.events.webhook_secret]
+        candidates: list[str | None] = [self.events.webhook_secret]
         if self.credentials is not None:
             candidates += [self.credentials.access_key_secret, self.credentials.security_token]
         return tuple(value for value in candidates if value)
@@ -286,10 +288,13 @@ def _section_fields() -> dict[str, type[_Section]]:
 
 
 _SECTIONS = _section_fields()
-_KEYS_BY_ENV = {key.env: key for cls in _SECTIONS.values() for key in _keys(cls).values()}
+_KEYS = {cls: _derive_keys(cls) for cls in _SECTIONS.values()}
+_KEYS_BY_ENV = {key.env: key for cls in _SECTIONS.values() for key in _KEYS[cls].values()}
 
 
-def load_settings(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Defaults, then the TOML file at `path` (if given), then `ORCHESTRATOR_*` variables.
 
     Raises ConfigError naming the offending key (`section.key`), environment variable or file.
@@ -303,13 +308,13 @@ def load_settings(path: Path | None = None, *, environ: Mapping[str, str] | None
         values[key.section][key.name] = value
     for name, text in sorted(env.items()):
         if name.startswith(ENV_PREFIX):
-            key = _KEYS_BY_ENV.get(name)
-            if key is None:
+            env_key = _KEYS_BY_ENV.get(name)
+            if env_key is None:
                 raise ConfigError(name, "unknown setting" + _suggestion(name, _KEYS_BY_ENV))
-            values[key.section][key.name] = _from_env(key, text)
-            from_env[key.dotted] = name
+            values[env_key.section][env_key.name] = _from_env(env_key, text)
+            from_env[env_key.dotted] = name
 
-    sections: dict[str, _Section] = {}
+    sections: dict[str, Any] = {}
     for attribute, cls in _SECTIONS.items():
         try:
             sections[attribute] = cls(**values[cls.SECTION])
@@ -317,7 +322,7 @@ def load_settings(path: Path | None = None, *, environ: Mapping[str, str] | None
             if err.key not in from_env:
                 raise
             raise ConfigError(from_env[err.key], err.problem) from None
-    return Settings(**sections, credentials=_credentials(env))  # type: ignore[arg-type]
+    return Settings(**sections, credentials=_credentials(env))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -340,7 +345,7 @@ def _toml_values(document: Mapping[str, Any]) -> Iterable[tuple[_Key, object]]:
             raise ConfigError(table, "unknown section" + _suggestion(table, tables))
         if not isinstance(body, dict):
             raise ConfigError(table, f"expected a table [{table}]")
-        keys = _keys(section)
+        keys = _KEYS[section]
         for name, value in body.items():
             key = keys.get(name)
             if key is None:
@@ -352,18 +357,18 @@ def _toml_values(document: Mapping[str, Any]) -> Iterable[tuple[_Key, object]]:
 def _from_toml(key: _Key, value: object) -> object:
     """The field's value for a TOML value; TOML's own types must match the field's."""
     kind = key.type
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        value = float(value) if ok else value  # type: ignore[arg-type]
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise ConfigError(key.dotted, f"expected {_describe(kind)}, got {key.show(value)}")
-    return _from_str(key, key.dotted, value) if isinstance(value, str) else value
+    if kind in (bool, int, float):
+        if kind is bool and isinstance(value, bool):
+            return value
+        # TOML booleans are not numbers, although Python's bool is an int.
+        if not isinstance(value, bool):
+            if kind is int and isinstance(value, int):
+                return value
+            if kind is float and isinstance(value, int | float) and math.isfinite(value):
+                return float(value)
+    elif isinstance(value, str):
+        return _from_str(key, key.dotted, value)
+    raise ConfigError(key.dotted, f"expected {_describe(kind)}, got {key.show(value)}")
 
 
 def _from_env(key: _Key, text: str) -> object:
@@ -398,7 +403,7 @@ def _from_str(key: _Key, label: str, text: str) -> object:
 
 def _describe(kind: type) -> str:
     if kind is bool:
-        return "true or false" if kind is bool else ""
+        return "true or false"
     if kind is int:
         return "an integer"
     if kind is float:
@@ -410,7 +415,7 @@ def _describe(kind: type) -> str:
 
 def _suggestion(name: str, known: Iterable[str], prefix: str = "") -> str:
     close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+    return f" (did you mean {prefix + close[0]!r}?)" if close else ""
 
 
 def _credentials(env: Mapping[str, str]) -> Credentials | None:

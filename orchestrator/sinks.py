@@ -120,7 +120,10 @@ class Delivery:
                     await self.sink.deliver(batch)
                 except (OSError, aiohttp.ClientError, TimeoutError) as exc:
                     log.error(
-                        "sink.failed", sink=self.sink.name, error=str(exc), retry_in_s=delay,
+                        "sink.failed",
+                        sink=self.sink.name,
+                        error=str(exc),
+                        retry_in_s=delay,
                         pending_from_seq=batch[0].seq,
                     )
                     self.failing = True

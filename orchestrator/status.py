@@ -24,12 +24,16 @@ def report(store: Store, *, now: float, settings: Settings) -> dict[str, Any]:
         "active": store.active_count(),
         "oldest_in_flight_age_s": None if oldest is None else round(now - oldest, 1),
         "recent_failures": [
-            {key: e.get(key) for key in ("event", "request_id", "job_id", "code", "message",
-                                         "emitted_at")}
+            {
+                key: e.get(key)
+                for key in ("event", "request_id", "job_id", "code", "message", "emitted_at")
+            }
             for e in store.recent_events(events.FAILURE_TYPES, RECENT_FAILURES)
         ],
         "events": {"last_seq": store.last_event_seq(), "sink_cursors": store.sink_cursors()},
-        "daemon": None if beat is None else {
+        "daemon": None
+        if beat is None
+        else {
             "pid": beat["pid"],
             "running": beat["stopped_at"] is None,
             "heartbeat_age_s": round(now - beat["beat_at"], 1),
@@ -52,8 +56,7 @@ def health(data: dict[str, Any], *, settings: Settings) -> tuple[bool, str]:
     stuck_after = 2 * settings.poll.max_interval_s + PROGRESS_MARGIN_S
     if data["active"] and daemon["progress_age_s"] > stuck_after:
         return False, (
-            f"{data['active']} requests in flight but no progress for"
-            f" {daemon['progress_age_s']} s"
+            f"{data['active']} requests in flight but no progress for {daemon['progress_age_s']} s"
         )
     return True, f"pid {daemon['pid']}, heartbeat {daemon['heartbeat_age_s']} s ago"
 

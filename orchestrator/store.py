@@ -148,11 +148,26 @@ class NewRequest:
     def as_row(self, *, created_at: float) -> RequestRow:
         """The row `record_intake` inserts for this request."""
         return RequestRow(
-            request_id=self.request_id, kind=self.kind, state=State.PENDING, line=self.line,
-            video_id=self.video_id, template_id=self.template_id, user_data=self.user_data,
-            pipeline_id=self.pipeline_id, image_ids=self.image_ids, job_id=None, status_api=None,
-            submits=0, polls=0, next_poll_at=None, deadline_at=self.deadline_at,
-            created_at=created_at, submitted_at=None, completed_at=None, code=None, message=None,
+            request_id=self.request_id,
+            kind=self.kind,
+            state=State.PENDING,
+            line=self.line,
+            video_id=self.video_id,
+            template_id=self.template_id,
+            user_data=self.user_data,
+            pipeline_id=self.pipeline_id,
+            image_ids=self.image_ids,
+            job_id=None,
+            status_api=None,
+            submits=0,
+            polls=0,
+            next_poll_at=None,
+            deadline_at=self.deadline_at,
+            created_at=created_at,
+            submitted_at=None,
+            completed_at=None,
+            code=None,
+            message=None,
         )
 
 
@@ -200,12 +215,16 @@ class Store:
     @classmethod
     def open_readonly(cls, path: Path, *, clock: Callable[[], float]) -> Store:
         if not path.exists():
-            raise StoreError(f"no store at {path}: has the daemon ever run with this configuration?")
+            raise StoreError(
+                f"no store at {path}: has the daemon ever run with this configuration?"
+            )
         conn = _connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         version = _user_version(conn, path)
         if version != SCHEMA_VERSION:
             conn.close()
-            raise StoreError(f"store {path} has schema {version}, this version reads {SCHEMA_VERSION}")
+            raise StoreError(
+                f"store {path} has schema {version}, this version reads {SCHEMA_VERSION}"
+            )
         return cls(conn, lock_fd=None, clock=clock)
 
     def close(self) -> None:
@@ -269,7 +288,13 @@ class Store:
                 " VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET device = excluded.device,"
                 " inode = excluded.inode, offset = excluded.offset, line = excluded.line,"
                 " generation = excluded.generation",
-                (position.device, position.inode, position.offset, position.line, position.generation),
+                (
+                    position.device,
+                    position.inode,
+                    position.offset,
+                    position.line,
+                    position.generation,
+                ),
             )
         return [req.as_row(created_at=now) for req in requests]
 
@@ -479,7 +504,7 @@ def _connect(target: str, *, uri: bool) -> sqlite3.Connection:
             # an OS crash may lose the last commits, which at-least-once delivery absorbs.
             conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open store {target}: {exc}") from exc
+        raise StoreError(f"store {target} is corrupt or not a database: {exc}") from exc
     return conn
 
 

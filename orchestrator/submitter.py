@@ -14,8 +14,6 @@ import collections
 from collections.abc import Callable
 from dataclasses import replace
 
-import anyio
-import anyio.abc
 import structlog
 
 from orchestrator import events
@@ -23,6 +21,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.states import State
 from orchestrator.store import RequestRow
 from orchestrator.vod import VodClient, VodError
+from orchestrator.workers import Worker
 
 log = structlog.get_logger("orchestrator.submitter")
 
@@ -31,7 +30,7 @@ log = structlog.get_logger("orchestrator.submitter")
 RESUBMIT_DELAY_S = 30.0
 
 
-class Submitter:
+class Submitter(Worker[RequestRow]):
     def __init__(
         self,
         *,
@@ -40,64 +39,44 @@ class Submitter:
         concurrency: int,
         on_submitted: Callable[[RequestRow], None],
     ) -> None:
+        super().__init__(concurrency=concurrency)
         self._ledger = ledger
         self._client = client
-        self._concurrency = concurrency
         self._on_submitted = on_submitted
         self._queue: collections.deque[RequestRow] = collections.deque()
-        self._wake = anyio.Event()
-        self._tg: anyio.abc.TaskGroup
-        self.in_flight = 0
-        self.stopping = False
 
     def add(self, row: RequestRow) -> None:
         """Queue a `pending` request, or one found in `submitting` after a crash."""
         self._queue.append(row)
-        self._wake.set()
+        self.wake()
 
     @property
-    def idle(self) -> bool:
-        return not self._queue and self.in_flight == 0
+    def pending(self) -> bool:
+        return bool(self._queue)
 
-    async def run(self) -> None:
-        limiter = anyio.CapacityLimiter(self._concurrency)
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            while True:
-                if not self._queue or self.stopping:
-                    self._wake = anyio.Event()
-                    await self._wake.wait()
-                    continue
-                await limiter.acquire()
-                if self.stopping or not self._queue:
-                    limiter.release()
-                    continue
-                row = self._queue.popleft()
-                self.in_flight += 1
-                tg.start_soon(self._submit_released, row, limiter)
+    def ready_in(self) -> float | None:
+        return 0.0 if self._queue else None
 
-    def stop(self) -> None:
-        """Start no new submission; the ones under way finish."""
-        self.stopping = True
-        self._wake.set()
+    def take(self) -> RequestRow | None:
+        return self._queue.popleft() if self._queue else None
 
-    async def _submit_released(self, row: RequestRow, limiter: anyio.CapacityLimiter) -> None:
-        try:
-            await self._submit(row)
-        finally:
-            self.in_flight -= 1
-            limiter.release()
-
-    async def _submit(self, row: RequestRow) -> None:
+    async def process(self, row: RequestRow) -> None:
         ledger = self._ledger
         now = ledger.clock()
         if now >= row.deadline_at:
-            ledger.advance(row, State.TIMED_OUT, event=events.job_event(
-                events.JOB_TIMED_OUT, row, now=now, message="deadline passed before submission"))
+            ledger.advance(
+                row,
+                State.TIMED_OUT,
+                event=events.job_event(
+                    events.JOB_TIMED_OUT, row, now=now, message="deadline passed before submission"
+                ),
+            )
             return
         if row.state is State.SUBMITTING:
             log.warning(
-                "job.resubmitting", request_id=row.request_id, video_id=row.video_id,
+                "job.resubmitting",
+                request_id=row.request_id,
+                video_id=row.video_id,
                 reason="found in submitting after a restart: at-least-once",
             )
         elif not ledger.advance(row, State.SUBMITTING, submits=row.submits + 1):
@@ -116,8 +95,11 @@ class Submitter:
         submitted_at = ledger.clock()
         if ledger.advance(row, State.SUBMITTED, job_id=result.job_id, submitted_at=submitted_at):
             log.info(
-                "job.submitted", request_id=row.request_id, job_id=result.job_id,
-                video_id=row.video_id, template_id=row.template_id,
+                "job.submitted",
+                request_id=row.request_id,
+                job_id=result.job_id,
+                video_id=row.video_id,
+                template_id=row.template_id,
             )
             self._on_submitted(
                 replace(row, state=State.SUBMITTED, job_id=result.job_id, submitted_at=submitted_at)
@@ -127,25 +109,28 @@ class Submitter:
         now = self._ledger.clock()
         if not exc.retryable:
             log.error(
-                "job.submit_failed", request_id=row.request_id, video_id=row.video_id,
-                code=exc.code, message=exc.message,
+                "job.submit_failed",
+                request_id=row.request_id,
+                video_id=row.video_id,
+                code=exc.code,
+                message=exc.message,
             )
-            self._ledger.advance(row, State.FAILED, event=events.job_event(
-                events.JOB_FAILED, row, now=now, code=exc.code, message=exc.message),
-                code=exc.code, message=exc.message)
+            self._ledger.advance(
+                row,
+                State.FAILED,
+                event=events.job_event(
+                    events.JOB_FAILED, row, now=now, code=exc.code, message=exc.message
+                ),
+                code=exc.code,
+                message=exc.message,
+            )
             return
         log.warning(
-            "job.submit_deferred", request_id=row.request_id, code=exc.code,
+            "job.submit_deferred",
+            request_id=row.request_id,
+            code=exc.code,
             retry_in_s=RESUBMIT_DELAY_S,
         )
         if self._ledger.advance(row, State.PENDING, code=exc.code, message=exc.message):
-            self._later(replace(row, state=State.PENDING), RESUBMIT_DELAY_S)
-
-    def _later(self, row: RequestRow, delay: float) -> None:
-        async def requeue() -> None:
-            await anyio.sleep(delay)
-            self.add(row)
-
-        self._tg.start_soon(requeue)
-
-
+            parked = replace(row, state=State.PENDING)
+            self.later(RESUBMIT_DELAY_S, lambda: self.add(parked))

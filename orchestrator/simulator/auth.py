@@ -149,7 +149,9 @@ class Verifier:
             if not params.get(name):
                 raise ApiError(MISSING_PARAMETER, name)
         if params["SignatureMethod"] != "HMAC-SHA1" or params["SignatureVersion"] != "1.0":
-            raise ApiError(INCOMPLETE_SIGNATURE, reason="V1 needs HMAC-SHA1 and SignatureVersion 1.0.")
+            raise ApiError(
+                INCOMPLETE_SIGNATURE, reason="V1 needs HMAC-SHA1 and SignatureVersion 1.0."
+            )
         key_id = params["AccessKeyId"]
         secret = self._secret(key_id)
         self._check_clock(params["Timestamp"], now)
@@ -169,7 +171,9 @@ class Verifier:
     ) -> Verified:
         parsed = parse_v3_authorization(authorization)
         if parsed is None:
-            raise ApiError(INCOMPLETE_SIGNATURE, reason=f"Authorization must be a {V3_ALGORITHM} value.")
+            raise ApiError(
+                INCOMPLETE_SIGNATURE, reason=f"Authorization must be a {V3_ALGORITHM} value."
+            )
         headers = call.headers
         for name in _V3_REQUIRED:
             if not headers.get(name):
@@ -177,13 +181,17 @@ class Verifier:
         signed = frozenset(name.lower() for name in parsed.signed_headers)
         unsigned = (_V3_MUST_SIGN | _present_acs_headers(headers)) - signed
         if unsigned:
-            raise ApiError(INCOMPLETE_SIGNATURE, reason=f"Unsigned header(s): {', '.join(sorted(unsigned))}.")
+            raise ApiError(
+                INCOMPLETE_SIGNATURE, reason=f"Unsigned header(s): {', '.join(sorted(unsigned))}."
+            )
         secret = self._secret(parsed.access_key_id)
         self._check_clock(headers["x-acs-date"], now)
         payload_hash = headers["x-acs-content-sha256"]
         actual_hash = hashlib.sha256(call.body).hexdigest() if call.body else EMPTY_PAYLOAD_SHA256
         if payload_hash.lower() != actual_hash:
-            raise ApiError(SIGNATURE_DOES_NOT_MATCH, reason="x-acs-content-sha256 is not the body's hash.")
+            raise ApiError(
+                SIGNATURE_DOES_NOT_MATCH, reason="x-acs-content-sha256 is not the body's hash."
+            )
         canonical = v3_canonical_request(
             method=call.method,
             path=call.path,
@@ -219,6 +227,4 @@ class Verifier:
 
 
 def _present_acs_headers(headers: Mapping[str, str]) -> frozenset[str]:
-    return frozenset(
-        lowered for name in headers if (lowered := name.lower()).startswith("x-acs-")
-    )
+    return frozenset(lowered for name in headers if (lowered := name.lower()).startswith("x-acs-"))

@@ -192,7 +192,7 @@ def plan_job(
         images=images,
         creation_time=format_time(submitted_at),
         complete_time=format_time(completes_at),
-        result_json=json.dumps(results),
+        result_json=json.dumps(results, separators=(",", ":")),
     )
 
 

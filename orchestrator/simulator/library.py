@@ -92,7 +92,9 @@ class LibraryImage:
 
 def library_image_ids(seed: int, size: int) -> list[str]:
     """The IDs of a seed's library, in order: what a demo or test can look up."""
-    return [hashlib.sha256(f"{seed}:library:{index}".encode()).hexdigest()[:32] for index in range(size)]
+    return [
+        hashlib.sha256(f"{seed}:library:{index}".encode()).hexdigest()[:32] for index in range(size)
+    ]
 
 
 class ImageLibrary:

@@ -98,8 +98,7 @@ def error_body(error: ApiError, *, request_id: str, host: str) -> dict[str, str]
         "Code": error.code,
         "Message": error.message,
         "Recommend": (
-            f"https://api.aliyun.com/troubleshoot?q={error.code}&product=vod"
-            f"&requestId={request_id}"
+            f"https://api.aliyun.com/troubleshoot?q={error.code}&product=vod&requestId={request_id}"
         ),
     }
 

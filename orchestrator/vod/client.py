@@ -115,7 +115,7 @@ class ClientStats:
     """A snapshot of the client's counters since it was created.
 
     `calls` counts requests sent (every attempt) per action; `errors` counts failed attempts by
-    code; `status_call_ids` / `status_calls` are the IDs asked about in, and the number of,
+    code; `status_ids` / `status_calls` are the IDs asked about in, and the number of,
     ListAIJob and GetAIImageJobs calls: their ratio shows how full the poller's batches are.
     """
 
@@ -123,12 +123,12 @@ class ClientStats:
     throttled: int
     retries: int
     errors: Mapping[str, int]
-    status_call_ids: int
+    status_ids: int
     status_calls: int
 
     @property
     def ids_per_status_call(self) -> float | None:
-        return self.status_call_ids / self.status_calls if self.status_calls else None
+        return self.status_ids / self.status_calls if self.status_calls else None
 
 
 class _Counters:
@@ -137,7 +137,7 @@ class _Counters:
         self.errors: Counter[str] = Counter()
         self.throttled = 0
         self.retries = 0
-        self.status_call_ids = 0
+        self.status_ids = 0
         self.status_calls = 0
 
     def snapshot(self) -> ClientStats:
@@ -146,7 +146,7 @@ class _Counters:
             throttled=self.throttled,
             retries=self.retries,
             errors=MappingProxyType(dict(self.errors)),
-            status_call_ids=self.status_call_ids,
+            status_ids=self.status_ids,
             status_calls=self.status_calls,
         )
 
@@ -275,12 +275,12 @@ class VodClient:
 
     async def list_ai_job(self, job_ids: Sequence[str]) -> models.ListAIJobResult:
         """Status of up to 10 jobs (duplicates are asked once)."""
-        joined = self._status_ids(job_ids)
+        joined = self._join_status_ids(job_ids)
         return await self._call(Action.LIST_AI_JOB, {"JobIds": joined}, models.parse_list_ai_job)
 
     async def get_ai_image_jobs(self, job_ids: Sequence[str]) -> models.GetAIImageJobsResult:
         """Status and raw results of up to 10 image AI jobs (duplicates are asked once)."""
-        joined = self._status_ids(job_ids)
+        joined = self._join_status_ids(job_ids)
         return await self._call(
             Action.GET_AI_IMAGE_JOBS, {"JobIds": joined}, models.parse_get_ai_image_jobs
         )
@@ -313,9 +313,9 @@ class VodClient:
             params["OutputType"] = output_type
         return await self._call(Action.GET_IMAGE_INFOS, params, models.parse_get_image_infos)
 
-    def _status_ids(self, job_ids: Sequence[str]) -> str:
+    def _join_status_ids(self, job_ids: Sequence[str]) -> str:
         joined, count = join_ids(job_ids, limit=MAX_JOB_IDS, what="job id")
-        self._counters.status_call_ids += count
+        self._counters.status_ids += count
         self._counters.status_calls += 1
         return joined
 
@@ -325,16 +325,17 @@ class VodClient:
         self, action: Action, params: Mapping[str, str], parse: Callable[[Any], T]
     ) -> T:
         session = self._ensure_session()
+        name = action.value  # plain text in logs, stats and headers
 
         async def attempt(remaining_s: float) -> T:
-            return await self._attempt(session, action, params, parse, remaining_s)
+            return await self._attempt(session, name, params, parse, remaining_s)
 
         def count_retry(_: VodError) -> None:
             self._counters.retries += 1
 
         return await call_with_retry(
             attempt,
-            action=action,
+            action=name,
             policy=self._retry,
             clock=self._clock,
             sleep=self._sleep,
@@ -345,7 +346,7 @@ class VodClient:
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
-        action: Action,
+        action: str,
         params: Mapping[str, str],
         parse: Callable[[Any], T],
         remaining_s: float,
@@ -354,6 +355,12 @@ class VodClient:
         deadline = self._clock() + remaining_s
         granted_at = await limiter.acquire()
         started = self._clock()
+        if started >= deadline:
+            raise VodError(
+                action=action,
+                code=TRANSPORT_TIMEOUT,
+                message="retry budget spent waiting for the rate limiter",
+            )
         self._counters.calls[action] += 1
         status: int | None = None
         body: Any = None
@@ -405,12 +412,6 @@ class VodClient:
         timeout_s: float,
     ) -> tuple[int, Any]:
         """One signed POST; every foreign exception becomes a VodError here and nowhere else."""
-        if timeout_s <= 0:
-            raise VodError(
-                action=action,
-                code=TRANSPORT_TIMEOUT,
-                message="retry budget spent waiting for the rate limiter",
-            )
         url, headers = self._signed(action, params)
         timeout = aiohttp.ClientTimeout(
             total=timeout_s, sock_connect=self._connect_timeout_s, sock_read=self._read_timeout_s

@@ -95,7 +95,7 @@ def classify(code: str, http_status: int | None) -> Classification:
 # Longest message kept: enough for any API message, short enough for a log line.
 MAX_MESSAGE_CHARS = 300
 # A URL's query can hold a signature, a token or an `auth_key`: keep only scheme, host and path.
-_URL_QUERY = re.compile(r"(https?://[^\s?#\"'<>]*)[?#][^\s\"'<>]*", re.IGNORECASE)
+_URL_QUERY = re.compile(r"(https?://[^\s?#\"'<>]*)[?#](?!<redacted>)[^\s\"'<>]*", re.IGNORECASE)
 # Secret-bearing parameters or headers as they appear in an echoed string-to-sign or canonical
 # request (`SecurityToken=..`, `SecurityToken%3D..`, `x-acs-security-token:..`).
 _SECRET_PARAM = re.compile(

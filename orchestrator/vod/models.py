@@ -34,7 +34,7 @@ class Action(StrEnum):
 def malformed(action: str, problem: str, request_id: str | None = None) -> VodError:
     """The error for a response body that does not have the documented shape."""
     return VodError(
-        action=action, code=MALFORMED_RESPONSE, message=problem, request_id=request_id or None
+        action=str(action), code=MALFORMED_RESPONSE, message=problem, request_id=request_id or None
     )
 
 
