@@ -129,7 +129,13 @@ class _Redactor:
                 return [self.value(item, depth + 1) for item in value]
         if isinstance(value, datetime | date):
             return value.isoformat()
-        return self.text(str(value))
+        try:
+            text = str(value)
+        except Exception:
+            # A failing __str__ must not fail the record: the handler would then print the
+            # raw, unredacted event to stderr.
+            return f"<unprintable {type(value).__name__}>"
+        return self.text(text)
 
     def mapping(self, mapping: Mapping[Any, object], depth: int = 0) -> dict[str, object]:
         return {

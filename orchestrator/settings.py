@@ -13,17 +13,18 @@ import difflib
 import ipaddress
 import math
 import os
-import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, get_type_hints
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from orchestrator.errors import ConfigError
 from orchestrator.logs import LogFormat, LogLevel
+from orchestrator.vod.client import resolve_endpoint
+from orchestrator.vod.models import Action
 from orchestrator.vod.signing import Credentials
 
 ENV_PREFIX = "ORCHESTRATOR_"
@@ -32,9 +33,6 @@ ACCESS_KEY_SECRET_VAR = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 SECURITY_TOKEN_VAR = "ALIBABA_CLOUD_SECURITY_TOKEN"
 
 _BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-_REGION_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
-# The SDK's endpoint map sends cn-hangzhou to the cn-shanghai host: VOD has none in Hangzhou.
-_PUBLIC_ENDPOINT_REGION = {"cn-hangzhou": "cn-shanghai"}
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 
@@ -60,8 +58,7 @@ _POSITIVE = _Rule(lambda v: v > 0, "a number greater than 0")
 _NON_NEGATIVE = _Rule(lambda v: v >= 0, "a number >= 0")
 _AT_LEAST_ONE = _Rule(lambda v: v >= 1, "a number >= 1")
 _FRACTION = _Rule(lambda v: 0 <= v < 1, "a fraction >= 0 and < 1")
-_FILE_PATH = _Rule(lambda p: p.name not in ("", ".", ".."), "a file path (not empty, not '.')")
-_REGION = _Rule(lambda s: _REGION_ID.fullmatch(s) is not None, "a region id like 'cn-shanghai'")
+_FILE_PATH = _Rule(lambda p: p.name not in ("", ".", ".."), "a file path, not a directory")
 
 # The metadata entry that holds a field's `_Rule`. A field with `repr=False` is a secret: its
 # value never appears in `repr` nor in error messages.
@@ -126,8 +123,8 @@ def _derive_keys(section: type[_Section]) -> dict[str, _Key]:
 class VodSettings(_Section):
     SECTION: ClassVar[str] = "vod"
 
-    region: str = field(default="cn-shanghai", metadata={_RULE: _REGION})
-    # Empty means the region's public endpoint (see `endpoint_url`).
+    region: str = "cn-shanghai"
+    # Empty means the region's public endpoint.
     endpoint: str = ""
     allow_insecure_http: bool = False
     signature: SignatureVersion = SignatureVersion.V3
@@ -136,34 +133,28 @@ class VodSettings(_Section):
     read_timeout_s: float = field(default=10.0, metadata={_RULE: _POSITIVE})
 
     def _check_together(self) -> None:
+        # The client's own parser decides what a region and an endpoint look like, so that a
+        # value accepted here is one the client accepts.
+        try:
+            resolve_endpoint(self.region)
+        except ValueError:
+            raise self._fail(
+                "region", f"expected a region id like 'cn-shanghai', got {self.region!r}"
+            ) from None
         if not self.endpoint:
             return
-        parts = _http_url(self.endpoint)
-        if parts is None:
+        try:
+            url = resolve_endpoint(self.region, self.endpoint)
+        except ValueError as exc:
             raise self._fail(
-                "endpoint",
-                f"expected an http(s) URL such as 'https://vod.{self.region}.aliyuncs.com' "
-                f"(or empty for the region's public endpoint), got {self.endpoint!r}",
-            )
-        extras = parts.username is not None or parts.query or parts.fragment
-        if extras or parts.path not in ("", "/"):
-            raise self._fail(
-                "endpoint",
-                f"expected a scheme, host and port only (no credentials, path or query), "
-                f"got {self.endpoint!r}",
-            )
-        if parts.scheme == "http" and not self.allow_insecure_http and not _is_loopback(parts):
+                "endpoint", f"expected an http(s) URL like 'https://host:port', or empty ({exc})"
+            ) from None
+        if url.scheme == "http" and not self.allow_insecure_http and not _is_loopback(url.host):
             raise self._fail(
                 "endpoint",
                 f"expected https (plain http only to a loopback host: 127.0.0.0/8, ::1, "
                 f"localhost, unless vod.allow_insecure_http is true), got {self.endpoint!r}",
             )
-
-    def endpoint_url(self) -> str:
-        """The base URL calls go to: `endpoint` when set, else the region's public endpoint."""
-        if self.endpoint:
-            return self.endpoint.rstrip("/")
-        return f"https://vod.{_PUBLIC_ENDPOINT_REGION.get(self.region, self.region)}.aliyuncs.com"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,7 +189,7 @@ class EventsSettings(_Section):
     webhook_secret: str = field(default="", repr=False)
 
     def _check_together(self) -> None:
-        if self.webhook_url and _http_url(self.webhook_url) is None:
+        if self.webhook_url and not _is_http_url(self.webhook_url):
             raise self._fail("webhook_url", "expected an http(s) URL with a host, or empty")
 
 
@@ -262,11 +253,12 @@ class Settings:
         """Calls per second allowed for each VOD action the client makes."""
         limits = self.limits
         return {
-            "SubmitAIImageJob": limits.submit_qps,
-            # One budget for the status calls, whichever of them is configured or falls back.
-            **dict.fromkeys(StatusApi, limits.status_qps),
-            "ListAIImageInfo": limits.results_qps,
-            "GetImageInfos": limits.images_qps,
+            Action.SUBMIT_AI_IMAGE_JOB: limits.submit_qps,
+            # One budget for the status calls, whichever is configured or serves as fallback.
+            Action.LIST_AI_JOB: limits.status_qps,
+            Action.GET_AI_IMAGE_JOBS: limits.status_qps,
+            Action.LIST_AI_IMAGE_INFO: limits.results_qps,
+            Action.GET_IMAGE_INFOS: limits.images_qps,
         }
 
     def secret_values(self) -> tuple[str, ...]:
@@ -392,6 +384,9 @@ def _from_env(key: _Key, text: str) -> object:
 def _from_str(key: _Key, label: str, text: str) -> object:
     kind = key.type
     if kind is Path:
+        if not text:
+            # Path("") would be ".", which names no file and would make the error obscure.
+            raise ConfigError(label, "expected a file path, got an empty string")
         return Path(text)
     if issubclass(kind, StrEnum):
         try:
@@ -432,21 +427,20 @@ def _credentials(env: Mapping[str, str]) -> Credentials | None:
     return Credentials(access_key_id=key_id, access_key_secret=secret, security_token=token or None)
 
 
-def _http_url(url: str) -> SplitResult | None:
-    """`url` split, if it is an http(s) URL with a host and a valid port; else None."""
+def _is_http_url(url: str) -> bool:
+    """Whether `url` is an http(s) URL with a host and a valid port."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
     except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _is_loopback(parts: SplitResult) -> bool:
-    host = parts.hostname or ""
-    if host in _LOOPBACK_NAMES:
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -307,6 +307,22 @@ def test_registered_secret_is_hidden_in_object_reprs_and_percent_encoded() -> No
     assert text.count(REDACTED) == 3
 
 
+def test_unprintable_value_does_not_break_the_record() -> None:
+    """A value whose __str__ raises is written as a placeholder and the record still goes out."""
+    stream = io.StringIO()
+    configure_logging(stream=stream)
+
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    get_logger("t").info("x.odd", obj=Broken(), token="tok-1")
+
+    (line,) = json_lines(stream)
+    assert line["obj"] == "<unprintable Broken>"
+    assert line["token"] == REDACTED
+
+
 # --- redact_text / redact_url ------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import pytest
 from orchestrator.simulator import EmulatorConfig, RunningEmulator, serve
 from tests.simulator.helpers import Caller, FakeClock, Running, Start
 
+
 @pytest.fixture
 def clock() -> FakeClock:
     """Starts at the real time so that third-party clients' timestamps are within tolerance."""
