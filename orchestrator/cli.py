@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--config",
             type=Path,
             metavar="FILE",
-            help=f"TOML configuration (default: {SYSTEM_CONFIG} if it exists, else built-in defaults)",
+            help=f"TOML configuration (default: {SYSTEM_CONFIG} if it exists, else defaults)",
         )
         return sub
 
@@ -132,12 +132,8 @@ def _settings(path: Path | None) -> Settings:
     if path is None and SYSTEM_CONFIG.exists():
         path = SYSTEM_CONFIG
     settings = load_settings(path, environ=os.environ)
-    if settings.credentials is not None:
-        register_secret(settings.credentials.access_key_secret)
-        if settings.credentials.security_token:
-            register_secret(settings.credentials.security_token)
-    if settings.events.webhook_secret:
-        register_secret(settings.events.webhook_secret)
+    for secret in settings.secret_values():
+        register_secret(secret)
     return settings
 
 

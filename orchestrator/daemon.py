@@ -36,6 +36,7 @@ from orchestrator.stats import Stats
 from orchestrator.store import RequestRow, Store
 from orchestrator.submitter import Submitter
 from orchestrator.vod import Credentials, VodClient
+from orchestrator.workers import wait_until
 
 log = structlog.get_logger("orchestrator.daemon")
 
@@ -196,8 +197,7 @@ class Daemon:
                 action()
 
         async def watch_idle() -> None:
-            while not idle():
-                await anyio.sleep(IDLE_CHECK_S)
+            await wait_until(idle, interval_s=IDLE_CHECK_S)
             log.info("daemon.idle")
             self._stop.set()
 
@@ -234,11 +234,14 @@ class Daemon:
 
     async def _drain(self, workers: list[Any], deliveries: list[Delivery]) -> None:
         """Let calls under way finish and sinks catch up, within the shutdown grace."""
-        with anyio.move_on_after(self.settings.limits.shutdown_grace_s) as scope:
-            while any(w.in_flight for w in workers) or not all(
+
+        def drained() -> bool:
+            return not any(w.in_flight for w in workers) and all(
                 d.caught_up or d.failing for d in deliveries
-            ):
-                await anyio.sleep(0.05)
+            )
+
+        with anyio.move_on_after(self.settings.limits.shutdown_grace_s) as scope:
+            await wait_until(drained, interval_s=IDLE_CHECK_S / 2)
         if scope.cancelled_caught:
             log.warning(
                 "daemon.grace_expired",

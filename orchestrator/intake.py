@@ -121,9 +121,8 @@ class Intake:
             self._open(ident)
             return QueuePosition(st.st_dev, st.st_ino, 0, 0, 0)
         if (saved.device, saved.inode) != ident:
-            if self._fd is not None and self._fd_ident == (saved.device, saved.inode):
-                if os.fstat(self._fd).st_size > saved.offset:
-                    return saved  # drain the rotated file before leaving it
+            if self._unread_in_rotated(saved):
+                return saved  # drain the rotated file before leaving it
             log.warning(
                 "queue.rotated",
                 path=str(self._path),
@@ -144,6 +143,12 @@ class Intake:
             )
             return QueuePosition(st.st_dev, st.st_ino, 0, 0, saved.generation + 1)
         return saved
+
+    def _unread_in_rotated(self, saved: QueuePosition) -> bool:
+        """Whether the file we still hold open, now rotated away, has lines not yet read."""
+        if self._fd is None or self._fd_ident != (saved.device, saved.inode):
+            return False
+        return os.fstat(self._fd).st_size > saved.offset
 
     def _open(self, ident: tuple[int, int]) -> None:
         self.close()

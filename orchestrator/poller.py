@@ -93,7 +93,8 @@ class Poller(Worker[list[str]]):
 
     def track(self, row: RequestRow) -> None:
         """Watch a `submitted` job, first due at its saved time or one initial interval on."""
-        assert row.job_id is not None and row.submitted_at is not None
+        assert row.job_id is not None, "a submitted row has a job id"
+        assert row.submitted_at is not None, "a submitted row has a submission time"
         job = _Job(
             request_id=row.request_id,
             job_id=row.job_id,

@@ -284,10 +284,9 @@ class Store:
                 ],
             )
             conn.execute(
-                "INSERT INTO queue_position (id, device, inode, offset, line, generation)"
-                " VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET device = excluded.device,"
-                " inode = excluded.inode, offset = excluded.offset, line = excluded.line,"
-                " generation = excluded.generation",
+                "INSERT OR REPLACE INTO queue_position"
+                " (id, device, inode, offset, line, generation)"
+                " VALUES (1, ?, ?, ?, ?, ?)",
                 (
                     position.device,
                     position.inode,
@@ -370,7 +369,7 @@ class Store:
 
     def count_by_state(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT state, COUNT(*) FROM requests GROUP BY state")
-        return {state: count for state, count in rows}
+        return dict(rows)
 
     def active_count(self) -> int:
         marks = ",".join("?" * len(ACTIVE))
@@ -413,13 +412,12 @@ class Store:
         return 0 if row is None else int(row[0])
 
     def sink_cursors(self) -> dict[str, int]:
-        return {sink: seq for sink, seq in self._conn.execute("SELECT sink, seq FROM sink_cursors")}
+        return dict(self._conn.execute("SELECT sink, seq FROM sink_cursors"))
 
     def set_sink_cursor(self, sink: str, seq: int) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO sink_cursors (sink, seq) VALUES (?, ?)"
-                " ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq",
+                "INSERT OR REPLACE INTO sink_cursors (sink, seq) VALUES (?, ?)",
                 (sink, seq),
             )
 
@@ -431,11 +429,9 @@ class Store:
         now = self._clock()
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO heartbeat (id, pid, started_at, beat_at, progress_at, stopped_at, stats)"
-                " VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = excluded.pid,"
-                " started_at = excluded.started_at, beat_at = excluded.beat_at,"
-                " progress_at = excluded.progress_at, stopped_at = excluded.stopped_at,"
-                " stats = excluded.stats",
+                "INSERT OR REPLACE INTO heartbeat"
+                " (id, pid, started_at, beat_at, progress_at, stopped_at, stats)"
+                " VALUES (1, ?, ?, ?, ?, ?, ?)",
                 (
                     os.getpid(),
                     started_at,

@@ -100,3 +100,10 @@ class Worker(ABC, Generic[T]):
         self._wake = anyio.Event()
         with anyio.move_on_after(math.inf if seconds is None else seconds):
             await self._wake.wait()
+
+
+async def wait_until(condition: Callable[[], bool], *, interval_s: float) -> None:
+    """Poll `condition` until it holds: for states spread over several parts, none of which
+    could signal the whole (idle: every worker, the intake and every sink at once)."""
+    while not condition():  # noqa: ASYNC110 - a combined condition has no single event to await
+        await anyio.sleep(interval_s)

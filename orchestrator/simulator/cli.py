@@ -138,7 +138,13 @@ async def serve_until_signalled(config: EmulatorConfig, host: str, port: int) ->
                 time_scale=config.time_scale,
             )
             await stop.wait()
-            log.info("simulator.stopping", **emulator.stats()["submissions"])
+            stats = emulator.stats()
+            log.info(
+                "simulator.stopping",
+                calls=stats["total_calls"],
+                submissions=stats["submissions"]["total"],
+                duplicated_request_ids=stats["submissions"]["duplicated_request_ids"],
+            )
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

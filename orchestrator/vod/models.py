@@ -223,7 +223,7 @@ class _Reader:
         value = self.data.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and value.strip().isdecimal():
             return int(value)
         return None
 
@@ -255,8 +255,8 @@ class _Reader:
             raise self.fail(f"field {key!r} is {_describe(value)}, expected strings")
         return tuple(ident for item in items for ident in _unpack_ids(item))
 
-    def item(self, key: str, index: int, data: Mapping[str, Any]) -> _Reader:
-        return _Reader(self.action, self.request_id, f"{key}[{index}]", data)
+    def child(self, where: str, data: Mapping[str, Any]) -> _Reader:
+        return _Reader(self.action, self.request_id, where, data)
 
 
 def _describe(value: object) -> str:
@@ -326,7 +326,7 @@ def parse_list_ai_job(body: object) -> ListAIJobResult:
     _require_any(root, "AIJobList", "NonExistAIJobIds")
     jobs = []
     for index, data in enumerate(root.objects("AIJobList", "AIJob")):
-        job = root.item("AIJobList", index, data)
+        job = root.child(f"AIJobList[{index}]", data)
         jobs.append(
             AIJob(
                 job_id=job.text("JobId", required=True),
@@ -353,7 +353,7 @@ def parse_get_ai_image_jobs(body: object) -> GetAIImageJobsResult:
     _require_any(root, "AIImageJobList")
     jobs = []
     for index, data in enumerate(root.objects("AIImageJobList", "AIImageJob")):
-        job = root.item("AIImageJobList", index, data)
+        job = root.child(f"AIImageJobList[{index}]", data)
         jobs.append(
             AIImageJob(
                 job_id=job.text("JobId", required=True),
@@ -389,7 +389,7 @@ def parse_list_ai_image_info(body: object) -> ListAIImageInfoResult:
     _require_any(root, "AIImageInfoList")
     images = []
     for index, data in enumerate(root.objects("AIImageInfoList", "AIImageInfo")):
-        image = root.item("AIImageInfoList", index, data)
+        image = root.child(f"AIImageInfoList[{index}]", data)
         images.append(
             AIImageInfo(
                 ai_image_info_id=image.text("AIImageInfoId"),
@@ -411,9 +411,11 @@ def parse_get_image_infos(body: object) -> GetImageInfosResult:
     _require_any(root, "ImageInfo", "NonExistImageIds")
     images = []
     for index, data in enumerate(root.objects("ImageInfo", "ImageInfo")):
-        image = root.item("ImageInfo", index, data)
+        image = root.child(f"ImageInfo[{index}]", data)
         mezzanine = data.get("Mezzanine")
-        source = image.item("Mezzanine", 0, mezzanine if isinstance(mezzanine, Mapping) else {})
+        source = image.child(
+            f"ImageInfo[{index}].Mezzanine", mezzanine if isinstance(mezzanine, Mapping) else {}
+        )
         images.append(
             ImageInfo(
                 image_id=image.text("ImageId", required=True),

@@ -88,9 +88,7 @@ def sign_v1(
     }
     if credentials.security_token:
         query["SecurityToken"] = credentials.security_token
-    query["Signature"] = v1_signature(
-        query, method=method, secret=credentials.access_key_secret
-    )
+    query["Signature"] = v1_signature(query, method=method, secret=credentials.access_key_secret)
     return query
 
 

@@ -22,7 +22,7 @@ def _job(request_id: str, line: int = 1) -> NewRequest:
         deadline_at=2e9,
         video_id="v1",
         template_id="t1",
-        user_data='{"Extend":{"request_id":"%s"}}' % request_id,
+        user_data=f'{{"Extend":{{"request_id":"{request_id}"}}}}',
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from orchestrator import simulator
 from orchestrator.daemon import Daemon
 from orchestrator.events import TERMINAL_TYPES
 from orchestrator.settings import Settings, load_settings
+from orchestrator.workers import wait_until
 
 # Emulated jobs last ~30 s; at this scale they take ~0.1 s, so a test runs in seconds.
 TIME_SCALE = 300.0
@@ -89,6 +90,12 @@ async def emulator() -> AsyncIterator[simulator.RunningEmulator]:
     config = simulator.EmulatorConfig(seed=7, time_scale=TIME_SCALE, fail_rate=0.2)
     async with simulator.serve(config) as running:
         yield running
+
+
+async def eventually(condition: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
+    """Wait until `condition` holds (files and stores written by another task or process)."""
+    with anyio.fail_after(timeout_s):
+        await wait_until(condition, interval_s=0.05)
 
 
 async def run_until_idle(settings: Settings, *, timeout_s: float = 60.0) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from orchestrator.states import State
 from orchestrator.store import Store
+from orchestrator.workers import wait_until
 
 
 class DaemonProcess:
@@ -27,8 +28,15 @@ class DaemonProcess:
         env.update(self._environ)
         with self._log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "orchestrator", "run", *args,
-                env=env, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
+                sys.executable,
+                "-m",
+                "orchestrator",
+                "run",
+                *args,
+                env=env,
+                stdout=log,
+                stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
             )
 
     async def wait(self, timeout_s: float) -> int:
@@ -38,8 +46,9 @@ class DaemonProcess:
     async def started(self, timeout_s: float = 30.0) -> None:
         """Wait for the daemon's `daemon.started` log line (its store is open by then)."""
         async with asyncio.timeout(timeout_s):
-            while b"daemon.started" not in self._log_path.read_bytes():
-                await asyncio.sleep(0.05)
+            await wait_until(
+                lambda: b"daemon.started" in self._log_path.read_bytes(), interval_s=0.05
+            )
 
     def signal(self, signum: signal.Signals) -> None:
         assert self.proc is not None

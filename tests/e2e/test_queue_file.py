@@ -9,13 +9,11 @@ import anyio
 
 from orchestrator import simulator
 from orchestrator.daemon import Daemon
-from tests.e2e.conftest import Workdir, job_lines, run_until_idle
+from tests.e2e.conftest import Workdir, eventually, job_lines, run_until_idle
 
 
-async def _wait_terminal(workdir: Workdir, request_ids: set[str], timeout_s: float = 20) -> None:
-    with anyio.fail_after(timeout_s):
-        while not request_ids <= set(workdir.terminal_counts()):
-            await anyio.sleep(0.05)
+async def _wait_terminal(workdir: Workdir, request_ids: set[str]) -> None:
+    await eventually(lambda: request_ids <= set(workdir.terminal_counts()))
 
 
 async def test_appends_partial_lines_truncation_and_rotation_while_running(

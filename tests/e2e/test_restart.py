@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import signal
 
-import anyio
 import pytest
 
 from orchestrator import simulator
 from orchestrator.simulator import EmulatorConfig
 from orchestrator.states import State
-from tests.e2e.conftest import TIME_SCALE, Workdir, job_lines
+from tests.e2e.conftest import TIME_SCALE, Workdir, eventually, job_lines
 from tests.e2e.process import DaemonProcess, requests_in
-
-
-async def _wait_for_events(workdir: Workdir, count: int, timeout_s: float) -> None:
-    with anyio.fail_after(timeout_s):
-        while len(workdir.events()) < count:
-            await anyio.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -29,7 +22,7 @@ async def test_sigkill_then_restart_loses_and_duplicates_nothing(workdir: Workdi
         environ = workdir.environ(emulator.endpoint, ORCHESTRATOR_LIMITS_SUBMIT_QPS="100")
         daemon = DaemonProcess(environ, workdir.root / "daemon.log")
         await daemon.start()
-        await _wait_for_events(workdir, 60, timeout_s=60)
+        await eventually(lambda: len(workdir.events()) >= 60, timeout_s=60)
         daemon.signal(signal.SIGKILL)
         assert await daemon.wait(10) == -signal.SIGKILL
         caught_submitting = requests_in(workdir.root / "store.db", State.SUBMITTING)
@@ -58,15 +51,14 @@ async def test_sigterm_exits_zero_and_restart_resumes_without_resubmitting(
     workdir.append(job_lines(50))
     async with simulator.serve(config) as emulator:
         environ = workdir.environ(
-            emulator.endpoint, ORCHESTRATOR_LIMITS_SHUTDOWN_GRACE_S="5",
+            emulator.endpoint,
+            ORCHESTRATOR_LIMITS_SHUTDOWN_GRACE_S="5",
             ORCHESTRATOR_LIMITS_SUBMIT_QPS="100",
         )
         daemon = DaemonProcess(environ, workdir.root / "daemon.log")
         await daemon.start()
         await daemon.started()
-        with anyio.fail_after(30):
-            while len(requests_in(workdir.root / "store.db", State.SUBMITTED)) < 50:
-                await anyio.sleep(0.05)
+        await eventually(lambda: len(requests_in(workdir.root / "store.db", State.SUBMITTED)) == 50)
         daemon.signal(signal.SIGTERM)
         assert await daemon.wait(10) == 0
         assert requests_in(workdir.root / "store.db", State.SUBMITTING) == set()

@@ -50,7 +50,7 @@ class CompatResponse(aiohttp.ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
-class VodMock(aioresponses):  # type: ignore[misc]  # aioresponses ships no type hints
+class VodMock(aioresponses):
     """aioresponses with the compatible response class as the default."""
 
     def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
@@ -69,7 +69,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def api() -> Iterator[VodMock]:
-    with VodMock() as mock:
+    mock = VodMock()
+    with mock:
         yield mock
 
 

@@ -193,7 +193,7 @@ def test_endpoint_resolution(region: str, endpoint: str, expected: str) -> None:
 )
 def test_bad_endpoints_are_refused(region: str, endpoint: str) -> None:
     """A malformed region, a non-http URL, a path, a query or credentials in the URL are refused."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"region id|endpoint must be"):
         resolve_endpoint(region, endpoint)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import Any
 
@@ -98,7 +97,7 @@ async def test_transient_answers_are_retried(
 @pytest.mark.parametrize(
     "exception",
     [
-        asyncio.TimeoutError(),
+        TimeoutError(),
         aiohttp.ServerTimeoutError("read timeout"),
         aiohttp.ClientConnectionResetError("Connection reset by peer"),
         aiohttp.ServerDisconnectedError(),
@@ -123,7 +122,7 @@ async def test_persistent_timeouts_raise_after_max_attempts(
     make_client: MakeClient, api: VodMock
 ) -> None:
     """Timing out on every attempt raises Transport.Timeout after max_attempts tries."""
-    api.post(API, exception=asyncio.TimeoutError(), repeat=True)
+    api.post(API, exception=TimeoutError(), repeat=True)
     client = make_client(retry=RetryPolicy(max_attempts=3, initial_s=0.1, max_s=1.0))
     with pytest.raises(VodError) as caught:
         await _call(client)

@@ -95,7 +95,7 @@ def test_submit_without_a_job_id_is_malformed(body: object) -> None:
 
 
 def test_list_ai_job_parses_the_documented_example() -> None:
-    """The documented example parses: wrapped lists, JSON-array NonExist string, bad Data is None."""
+    """The documented example parses: wrapped lists, a JSON-array NonExist string, Data None."""
     result = models.parse_list_ai_job(json.loads(LIST_AI_JOB_EXAMPLE))
     assert result.request_id == "8233A0E4-E112-44*****58-2BCED1B88173"
     assert result.non_exist_job_ids == ("aasdcsfg782740asd3****", "k2l3ibaskod98wrns9d****")
@@ -104,7 +104,10 @@ def test_list_ai_job_parses_the_documented_example() -> None:
     assert job.status is JobStatus.SUCCESS
     assert (job.code, job.message, job.type) == ("0", "OK", "AIVideoTag")
     assert job.media_id == "3D3D12340d9401fab46a0b847****"
-    assert (job.creation_time, job.complete_time) == ("2020-06-28T02:04:32Z", "2020-06-28T02:04:47Z")
+    assert (job.creation_time, job.complete_time) == (
+        "2020-06-28T02:04:32Z",
+        "2020-06-28T02:04:47Z",
+    )
     assert job.data is None
 
 
@@ -240,9 +243,7 @@ def test_get_ai_image_jobs_drops_result_entries_without_a_url() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "job_list", [[_image_job()], {"AIImageJob": [_image_job()]}, _image_job()]
-)
+@pytest.mark.parametrize("job_list", [[_image_job()], {"AIImageJob": [_image_job()]}, _image_job()])
 def test_get_ai_image_jobs_tolerates_wrapped_forms(job_list: object) -> None:
     """The flat list is documented; a wrapped list or a lone object parse the same."""
     result = models.parse_get_ai_image_jobs({"AIImageJobList": job_list})
@@ -324,10 +325,16 @@ def test_get_image_infos_parses_the_documented_example() -> None:
 
 
 def test_get_image_infos_tolerates_missing_mezzanine_and_wrapped_ids() -> None:
-    """No Mezzanine gives unknown sizes; NonExistImageIds may be wrapped in String."""
-    body = {"ImageInfo": [{"ImageId": "i1"}], "NonExistImageIds": {"String": ["i2"]}}
+    """No or odd Mezzanine sizes are unknown, not fatal; NonExistImageIds may be wrapped."""
+    body = {
+        "ImageInfo": [
+            {"ImageId": "i1"},
+            {"ImageId": "i3", "Mezzanine": {"Width": "w", "FileSize": "²"}},
+        ],
+        "NonExistImageIds": {"String": ["i2"]},
+    }
     result = models.parse_get_image_infos(body)
-    assert (result.images[0].width, result.images[0].file_size) == (None, None)
+    assert [(image.width, image.file_size) for image in result.images] == [(None, None)] * 2
     assert result.non_exist_image_ids == ("i2",)
 
 

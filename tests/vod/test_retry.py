@@ -60,18 +60,18 @@ def test_retry_after_wins_only_when_longer() -> None:
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "match"),
     [
-        {"max_attempts": 0},
-        {"initial_s": 0.0},
-        {"max_s": float("inf")},
-        {"budget_s": -1.0},
-        {"initial_s": 5.0, "max_s": 1.0},
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"initial_s": 0.0}, "initial_s"),
+        ({"max_s": float("inf")}, "max_s"),
+        ({"budget_s": -1.0}, "budget_s"),
+        ({"initial_s": 5.0, "max_s": 1.0}, "initial_s must not exceed"),
     ],
 )
-def test_policy_rejects_nonsense(options: dict[str, float]) -> None:
+def test_policy_rejects_nonsense(options: dict[str, float], match: str) -> None:
     """Zero attempts, non-positive or infinite times, or initial above max are refused."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         RetryPolicy(**options)  # type: ignore[arg-type]
 
 
@@ -129,9 +129,8 @@ async def test_max_attempts_bounds_the_tries_and_raises_the_last_error(clock: Fa
     failures = [_transient() for _ in range(10)]
     last = failures[4]
     script = _Script(clock, failures)
-    with capture_logs() as logs:
-        with pytest.raises(VodError) as caught:
-            await _run(clock, script)
+    with capture_logs() as logs, pytest.raises(VodError) as caught:
+        await _run(clock, script)
     assert caught.value is last
     assert len(script.budgets) == POLICY.max_attempts
     assert len(clock.sleeps) == POLICY.max_attempts - 1
@@ -143,9 +142,8 @@ async def test_a_retry_after_beyond_the_budget_gives_up_without_sleeping(clock: 
     """If the next sleep would cross the budget, the error is raised before sleeping."""
     policy = RetryPolicy(max_attempts=5, initial_s=0.2, max_s=10.0, budget_s=5.0)
     script = _Script(clock, [_transient(retry_after=6.0)])
-    with capture_logs() as logs:
-        with pytest.raises(VodError):
-            await _run(clock, script, policy)
+    with capture_logs() as logs, pytest.raises(VodError):
+        await _run(clock, script, policy)
     assert clock.sleeps == []
     assert [entry["reason"] for entry in logs if entry["event"] == "vod.gave_up"] == ["budget"]
 
