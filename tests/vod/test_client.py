@@ -103,6 +103,31 @@ async def test_list_ai_job_joins_ids_and_counts_them(make_client: MakeClient, ap
     assert dict(stats.calls) == {"ListAIJob": 1, "GetAIImageJobs": 1}
 
 
+@pytest.mark.parametrize(
+    ("payload", "jobs", "missing"),
+    [
+        ({"AIJobList": {"AIJob": [{"JobId": "a", "Status": "init"}]}}, ["a"], []),
+        ({"AIJobList": [{"JobId": "a", "Status": "init"}]}, ["a"], []),
+        ({"AIJobList": {"JobId": "a", "Status": "init"}}, ["a"], []),
+        ({"AIJobList": [], "NonExistAIJobIds": "b"}, [], ["b"]),
+        ({"AIJobList": [], "NonExistAIJobIds": {"String": "b"}}, [], ["b"]),
+        ({"AIJobList": [], "NonExistAIJobIds": {"String": ["b"]}}, [], ["b"]),
+    ],
+)
+async def test_list_ai_job_shapes_through_the_client(
+    make_client: MakeClient,
+    api: VodMock,
+    payload: dict[str, Any],
+    jobs: list[str],
+    missing: list[str],
+) -> None:
+    """Wrapped, bare and lone job lists and every NonExist shape come back as the same result."""
+    _reply(api, payload)
+    result = await make_client().list_ai_job(["a", "b"])
+    assert [job.job_id for job in result.jobs] == jobs
+    assert list(result.non_exist_job_ids) == missing
+
+
 async def test_get_image_infos_sends_its_options(make_client: MakeClient, api: VodMock) -> None:
     """Image IDs, AuthTimeout and OutputType are sent; the images and missing IDs come back."""
     _reply(api, {"ImageInfo": [{"ImageId": "i1"}], "NonExistImageIds": ["i2"]})

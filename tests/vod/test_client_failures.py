@@ -11,6 +11,7 @@ from aiohttp.client_reqrep import ConnectionKey
 from structlog.testing import capture_logs
 
 from orchestrator.vod import RetryPolicy, VodError, errors
+from orchestrator.vod.limiter import RECOVERY_FRACTION
 from tests.vod.conftest import API, SECRET, TOKEN, FakeClock, MakeClient, VodMock
 
 THROTTLED = {"RequestId": "RT", "Code": "Throttling.User", "Message": "user flow control"}
@@ -38,7 +39,7 @@ async def test_throttled_call_slows_the_limiter_and_is_retried(
     client = make_client()
     result = await _call(client)
     assert result.request_id == "OK"
-    assert client.rate("ListAIImageInfo") == pytest.approx(25.0 + 50.0 / 50)
+    assert client.rate("ListAIImageInfo") == pytest.approx(50.0 / 2 + 50.0 * RECOVERY_FRACTION)
     stats = client.stats
     assert (stats.throttled, stats.retries) == (1, 1)
     assert dict(stats.errors) == {"Throttling.User": 1}
