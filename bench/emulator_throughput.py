@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import statistics
@@ -26,8 +27,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import aiohttp
+from urllib.parse import quote, urlencode
 
 from orchestrator.simulator import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET
 from orchestrator.vod.signing import Credentials, sign_v1, sign_v3
@@ -44,6 +44,7 @@ class Result:
     elapsed_s: float
     latencies_ms: list[float]
     server_calls: int
+    server_cpu_s: float | None
 
     @property
     def calls_per_s(self) -> float:
@@ -72,9 +73,7 @@ def emulator_process(port: int, cpu: int | None) -> Iterator[subprocess.Popen[by
         "--log-level=warning",
         *(f"--qps={action}=0" for action in ("SubmitAIImageJob", "ListAIJob")),
     ]
-    child = subprocess.Popen(
-        command, preexec_fn=(lambda: pin({cpu})) if cpu is not None else None
-    )
+    child = subprocess.Popen(command, preexec_fn=(lambda: pin({cpu})) if cpu is not None else None)
     try:
         yield child
     finally:
@@ -100,76 +99,142 @@ async def wait_until_up(session: aiohttp.ClientSession, endpoint: str) -> None:
 
 
 class Signer:
-    """Signs each call afresh, as a client does; one UTC timestamp string per second."""
+    """Signs every call afresh, as a client does: its own nonce and timestamp."""
 
-    def __init__(self, endpoint: str, scheme: str) -> None:
-        self._host = endpoint.removeprefix("http://")
+    def __init__(self, host: str, scheme: str) -> None:
+        self._host = host
         self._scheme = scheme
 
-    def sign(self, action: str, params: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-        """(query, headers) of one signed POST."""
+    def request(self, action: str, params: dict[str, str]) -> bytes:
+        """The bytes of one signed `POST /` with the parameters in the query, as the SDK sends."""
         now = datetime.now(UTC)
         nonce = uuid.uuid4().hex
+        headers: dict[str, str] = {}
         if self._scheme == "v1":
             query = sign_v1(
                 action, params, credentials=CREDENTIALS, method="POST", now=now, nonce=nonce
             )
-            return query, {}
-        headers = sign_v3(
-            action,
-            params,
-            credentials=CREDENTIALS,
-            host=self._host,
-            method="POST",
-            now=now,
-            nonce=nonce,
-        )
-        return params, headers
+        else:
+            query = params
+            headers = sign_v3(
+                action,
+                params,
+                credentials=CREDENTIALS,
+                host=self._host,
+                method="POST",
+                now=now,
+                nonce=nonce,
+            )
+        headers["host"] = self._host
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        target = f"/?{urlencode(query, quote_via=quote)}"
+        return f"POST {target} HTTP/1.1\r\n{head}content-length: 0\r\n\r\n".encode()
 
 
-async def submit_jobs(session: aiohttp.ClientSession, endpoint: str, signer: Signer) -> list[str]:
+class Connection:
+    """One keep-alive HTTP/1.1 connection with a single call in flight.
+
+    A deliberately thin client: aiohttp's costs several times what the emulator spends per
+    call, and the figure must be the emulator's, not the load generator's.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send one request; (status, body) of its answer."""
+        self._writer.write(request)
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return status, await self._reader.readexactly(length)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process (Linux), to state the emulator's cost per call."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # utime and stime are fields 14 and 15 of proc(5); the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wait_until_up(port: int) -> Connection:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        try:
+            return await Connection.open(port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def server_calls(connection: Connection, host: str) -> int:
+    request = f"GET /_emulator/stats HTTP/1.1\r\nhost: {host}\r\n\r\n".encode()
+    status, body = await connection.exchange(request)
+    assert status == 200, body
+    calls: int = json.loads(body)["calls"].get("ListAIJob", 0)
+    return calls
+
+
+async def submit_jobs(connection: Connection, signer: Signer) -> list[str]:
     job_ids = []
     for n in range(JOBS_PER_CALL):
-        query, headers = signer.sign(
-            "SubmitAIImageJob", {"VideoId": f"bench-video-{n}", "AITemplateId": "bench"}
-        )
-        async with session.post(f"{endpoint}/", params=query, headers=headers) as response:
-            response.raise_for_status()
-            job_ids.append((await response.json())["JobId"])
+        params = {"VideoId": f"bench-video-{n}", "AITemplateId": "bench"}
+        status, body = await connection.exchange(signer.request("SubmitAIImageJob", params))
+        assert status == 200, body
+        job_ids.append(json.loads(body)["JobId"])
     return job_ids
 
 
-async def drive(endpoint: str, *, scheme: str, seconds: float, concurrency: int) -> Result:
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await wait_until_up(session, endpoint)
-        signer = Signer(endpoint, scheme)
-        job_ids = ",".join(await submit_jobs(session, endpoint, signer))
-        url = f"{endpoint}/"
-        latencies: list[float] = []
-        failures = 0
-        stop_at = 0.0
+async def drive(port: int, pid: int, *, scheme: str, seconds: float, concurrency: int) -> Result:
+    host = f"127.0.0.1:{port}"
+    control = await wait_until_up(port)
+    signer = Signer(host, scheme)
+    params = {"JobIds": ",".join(await submit_jobs(control, signer))}
+    connections = [await Connection.open(port) for _ in range(concurrency)]
+    latencies: list[float] = []
+    failures = 0
+    stop_at = 0.0
 
-        async def worker() -> None:
-            nonlocal failures
-            while time.perf_counter() < stop_at:
-                query, headers = signer.sign("ListAIJob", {"JobIds": job_ids})
-                began = time.perf_counter()
-                async with session.post(url, params=query, headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
-                        failures += 1
-                latencies.append((time.perf_counter() - began) * 1000)
+    async def worker(connection: Connection) -> None:
+        nonlocal failures
+        while time.perf_counter() < stop_at:
+            request = signer.request("ListAIJob", params)
+            began = time.perf_counter()
+            status, body = await connection.exchange(request)
+            latencies.append((time.perf_counter() - began) * 1000)
+            if status != 200 or not body.startswith(b'{"RequestId"'):
+                failures += 1
 
-        async with session.get(f"{endpoint}/_emulator/stats") as response:
-            before = (await response.json())["calls"].get("ListAIJob", 0)
-        began = time.perf_counter()
-        stop_at = began + seconds
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-        async with session.get(f"{endpoint}/_emulator/stats") as response:
-            after = (await response.json())["calls"].get("ListAIJob", 0)
-    return Result(len(latencies), failures, elapsed, latencies, after - before)
+    before = await server_calls(control, host)
+    cpu_before = cpu_seconds(pid)
+    began = time.perf_counter()
+    stop_at = began + seconds
+    await asyncio.gather(*(worker(connection) for connection in connections))
+    elapsed = time.perf_counter() - began
+    cpu_after = cpu_seconds(pid)
+    after = await server_calls(control, host)
+    for connection in [control, *connections]:
+        connection.close()
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Result(len(latencies), failures, elapsed, latencies, after - before, cpu)
 
 
 def main() -> int:
@@ -184,10 +249,11 @@ def main() -> int:
     emulator_cpu = args.cpu if args.cpu in cpus else None
     pin(cpus - {args.cpu})  # the driver keeps off the emulator's core when it can
     port = free_port()
-    with emulator_process(port, emulator_cpu):
+    with emulator_process(port, emulator_cpu) as child:
         result = asyncio.run(
             drive(
-                f"http://127.0.0.1:{port}",
+                port,
+                child.pid,
                 scheme=args.scheme,
                 seconds=args.seconds,
                 concurrency=args.concurrency,
@@ -202,6 +268,12 @@ def main() -> int:
     )
     print(f"calls/s: {result.calls_per_s:.0f}  (calls {result.calls}, failures {result.failures})")
     print(f"server counted: {result.server_calls}")
+    if result.server_cpu_s:
+        per_call_us = result.server_cpu_s / result.server_calls * 1e6
+        print(
+            f"emulator CPU: {result.server_cpu_s:.2f} s, {per_call_us:.0f} us per call "
+            f"(one core's worth: {1e6 / per_call_us:.0f} calls/s)"
+        )
     print(f"latency ms: p50 {quantiles[49]:.2f}  p90 {quantiles[89]:.2f}  p99 {quantiles[98]:.2f}")
     return 1 if result.failures else 0
 
