@@ -77,6 +77,10 @@ _MIGRATIONS: tuple[str, ...] = (
         stats        TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # v2: `status` lists recent failures by event type; without an index that scans the outbox.
+    """
+    CREATE INDEX events_by_type ON events (type, seq);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -10,7 +10,7 @@ import pytest
 from orchestrator import events
 from orchestrator.errors import StoreError
 from orchestrator.states import State
-from orchestrator.store import SCHEMA_VERSION, NewRequest, QueuePosition, Store
+from orchestrator.store import _MIGRATIONS, SCHEMA_VERSION, NewRequest, QueuePosition, Store
 from tests.daemon.conftest import FakeClock
 
 
@@ -137,3 +137,29 @@ def test_heartbeat_records_stop(store: Store, clock: FakeClock) -> None:
     stopped = store.heartbeat()
     assert stopped is not None
     assert stopped["stopped_at"] == clock()
+
+
+def test_store_of_an_older_schema_is_migrated_with_its_data(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A store written at schema 1 opens at the current schema with its rows intact."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_MIGRATIONS[0])
+    conn.execute(
+        "INSERT INTO requests (request_id, kind, state, deadline_at, created_at)"
+        " VALUES ('old', 'job', 'submitted', 1, 1)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = Store.open(path, clock=clock)
+    try:
+        assert store.count_by_state() == {"submitted": 1}
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    indexes = {row[1] for row in conn.execute("PRAGMA index_list('events')")}
+    assert "events_by_type" in indexes
+    conn.close()
