@@ -254,7 +254,8 @@ class Settings:
         limits = self.limits
         return {
             Action.SUBMIT_AI_IMAGE_JOB: limits.submit_qps,
-            # One budget for the status calls, whichever is configured or serves as fallback.
+            # The same rate for both status calls; each action has its own limiter, and a
+            # ListAIJob daemon calls GetAIImageJobs only as a rare fallback.
             Action.LIST_AI_JOB: limits.status_qps,
             Action.GET_AI_IMAGE_JOBS: limits.status_qps,
             Action.LIST_AI_IMAGE_INFO: limits.results_qps,

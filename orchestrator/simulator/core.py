@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from orchestrator.simulator.auth import NonceCache, Verifier
+from orchestrator.simulator.auth import NonceCache, Verified, Verifier
 from orchestrator.simulator.config import EmulatorConfig, fault_overrides
 from orchestrator.simulator.limits import (
     FaultDecision,
@@ -27,7 +27,7 @@ from orchestrator.simulator.limits import (
     MalformedKind,
     QpsLimiter,
 )
-from orchestrator.simulator.operations import OPERATIONS, VodState, parse_ids
+from orchestrator.simulator.operations import OPERATIONS, Document, Operation, VodState, parse_ids
 from orchestrator.simulator.stats import Stats
 from orchestrator.simulator.wire import (
     API_NOT_FOUND,
@@ -103,38 +103,48 @@ class EmulatorCore:
         request_id = new_request_id()
         host = call.headers.get("host", "")
         now = self._clock()
-        decision: FaultDecision | None = None
         try:
-            verified = self._verifier.verify(call, now)
-            action = verified.action
-            operation = OPERATIONS.get(action)
-            if operation is None:
-                raise ApiError(API_NOT_FOUND)
-            if verified.version != API_VERSION:
-                raise ApiError(INVALID_VERSION)
-            self.counters.calls[action] += 1
-            if not self._limiter.allow(action, now):
-                self.counters.throttled[action] += 1
-                return self._error(ApiError(THROTTLED), request_id, host, self._throttle_headers)
-            decision = self._injector.decide()
-            if decision.kind is not None and decision.kind.strikes_before:
-                return self._fault_before(decision.kind, request_id, host)
-            if decision.delay_s:
-                await self._sleep(decision.delay_s)
-                now = self._clock()
-            ids: tuple[str, ...] = ()
-            if operation.ids_param is not None:
-                ids = parse_ids(verified.params, operation.ids_param, operation.max_ids)
-            document = operation.run(self.state, verified.params, ids, now)
-            if operation.ids_param is not None:
-                self.counters.ids[action].add(len(ids))
+            verified, operation = self._admit(call, now)
         except ApiError as error:
-            if decision is not None and decision.kind is FaultKind.DROP_CONNECTION:
-                return self._drop()
             return self._error(error, request_id, host)
+        action = verified.action
+        self.counters.calls[action] += 1
+        if not self._limiter.allow(action, now):
+            self.counters.throttled[action] += 1
+            return self._error(ApiError(THROTTLED), request_id, host, self._throttle_headers)
+        decision = self._injector.decide()
+        if decision.kind is not None and decision.kind.strikes_before:
+            return self._fault_before(decision.kind, request_id, host)
+        if decision.delay_s:
+            await self._sleep(decision.delay_s)
+        try:
+            document = self._run(verified, operation, self._clock())
+        except ApiError as error:
+            reply = self._error(error, request_id, host)
+        else:
+            reply = self._success({"RequestId": request_id, **document}, decision)
         if decision.kind is FaultKind.DROP_CONNECTION:
-            return self._drop()
-        body = {"RequestId": request_id, **document}
+            self.counters.faults[FaultKind.DROP_CONNECTION.value] += 1
+            return DROP
+        return reply
+
+    def _admit(self, call: Call, now: float) -> tuple[Verified, Operation]:
+        verified = self._verifier.verify(call, now)
+        operation = OPERATIONS.get(verified.action)
+        if operation is None:
+            raise ApiError(API_NOT_FOUND)
+        if verified.version != API_VERSION:
+            raise ApiError(INVALID_VERSION)
+        return verified, operation
+
+    def _run(self, verified: Verified, operation: Operation, now: float) -> Document:
+        ids: tuple[str, ...] = ()
+        if operation.ids_param is not None:
+            ids = parse_ids(verified.params, operation.ids_param, operation.max_ids)
+            self.counters.ids[verified.action].add(len(ids))
+        return operation.run(self.state, verified.params, ids, now)
+
+    def _success(self, body: Document, decision: FaultDecision) -> Reply:
         if decision.kind is FaultKind.MALFORMED_BODY:
             self.counters.faults[FaultKind.MALFORMED_BODY.value] += 1
             return Reply(200, _malformed(body, decision.malformed))
@@ -157,10 +167,6 @@ class EmulatorCore:
             return Reply(BAD_GATEWAY_STATUS, BAD_GATEWAY_HTML, HTML_CONTENT_TYPE)
         spec = INTERNAL_ERROR if kind is FaultKind.INTERNAL_ERROR else SERVICE_UNAVAILABLE
         return self._error(ApiError(spec), request_id, host)
-
-    def _drop(self) -> Reply:
-        self.counters.faults[FaultKind.DROP_CONNECTION.value] += 1
-        return DROP
 
     # --- run-time control and introspection -----------------------------------------------
 

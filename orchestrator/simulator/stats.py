@@ -35,9 +35,13 @@ class IdsPerCall:
 
 
 class Stats:
-    """Calls per action (every authenticated call, including throttled and faulted ones),
-    IDs per batch call (calls that ran), throttled calls per action, faults per kind and
-    error answers per code (signature errors included)."""
+    """What the emulator saw and answered.
+
+    `calls`: authenticated calls per action, throttled and faulted ones included. `ids`: IDs
+    per batch call that got past throttling and the faults that strike before. `errors`: error
+    answers per code, signature errors included (an answer lost to a dropped connection still
+    counts: the operation did fail). `faults`: injected faults per kind.
+    """
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()

@@ -73,25 +73,32 @@ def test_the_second_configured_key_works_too() -> None:
     assert _verifier().verify(call, T0).access_key_id == "second-id"
 
 
-def _sdk_style_call(*, user_agent: str) -> Call:
-    """A V3 call that, like the official SDK, also signs user-agent and accept."""
-    base = signed_call("ListAIJob", {"JobIds": "a"}, now=T0)
-    headers = {
-        name.lower(): value for name, value in base.headers.items() if name != "Authorization"
-    }
-    headers.update({"user-agent": user_agent, "accept": "application/json"})
-    names = sorted(headers)
+def _v3_headers(call: Call) -> dict[str, str]:
+    """The headers of a signed V3 call without its Authorization, lower-cased."""
+    return {name.lower(): value for name, value in call.headers.items() if name != "Authorization"}
+
+
+def _resigned(call: Call, headers: dict[str, str], signed: list[str], body: bytes = b"") -> Call:
+    """`call` with these headers and body, signed over exactly the `signed` header names."""
     canonical = v3_canonical_request(
-        method="POST",
+        method=call.method,
         path="/",
-        query=base.query,
+        query=call.query,
         headers=headers,
-        signed_headers=names,
+        signed_headers=signed,
         payload_hash=headers["x-acs-content-sha256"],
     )
     signature = v3_signature(canonical, secret=DEMO.access_key_secret)
-    headers["Authorization"] = v3_authorization(DEMO.access_key_id, names, signature)
-    return replace(base, headers=CIMultiDictProxy(CIMultiDict(headers)))
+    authorization = v3_authorization(DEMO.access_key_id, sorted(signed), signature)
+    all_headers = CIMultiDict({**headers, "Authorization": authorization})
+    return replace(call, headers=CIMultiDictProxy(all_headers), body=body)
+
+
+def _sdk_style_call(*, user_agent: str) -> Call:
+    """A V3 call that, like the official SDK, also signs user-agent and accept."""
+    base = signed_call("ListAIJob", {"JobIds": "a"}, now=T0)
+    headers = {**_v3_headers(base), "user-agent": user_agent, "accept": "application/json"}
+    return _resigned(base, headers, sorted(headers))
 
 
 def test_v3_verifies_exactly_the_headers_named_in_signedheaders() -> None:
@@ -201,6 +208,15 @@ def test_an_unsigned_acs_header_is_an_incomplete_signature() -> None:
     assert "x-acs-extra" in error.message
 
 
+def test_a_v3_signature_must_cover_the_host() -> None:
+    """A signature over every x-acs-* header but not the host is IncompleteSignature."""
+    base = signed_call("ListAIJob", {"JobIds": "a"}, now=T0)
+    headers = _v3_headers(base)
+    error = _rejection(_resigned(base, headers, [name for name in headers if name != "host"]))
+    assert error.code == "IncompleteSignature"
+    assert "host" in error.message
+
+
 def test_an_unsupported_v1_method_is_an_incomplete_signature() -> None:
     """V1 must be HMAC-SHA1, version 1.0."""
     call = signed_call("ListAIJob", {"JobIds": "a"}, now=T0, scheme="v1")
@@ -259,25 +275,12 @@ def test_a_v3_form_body_with_its_hash_adds_parameters() -> None:
     """A signed, hashed form body is accepted and its parameters join the query's."""
     body = b"JobIds=x%2Cy"
     base = signed_call("ListAIJob", {}, now=T0)
-    headers = {name.lower(): value for name, value in base.headers.items()}
-    headers.pop("authorization")
-    headers["content-type"] = "application/x-www-form-urlencoded"
-    headers["x-acs-content-sha256"] = hashlib.sha256(body).hexdigest()
-    names = sorted(headers)
-    canonical = v3_canonical_request(
-        method="POST",
-        path="/",
-        query={},
-        headers=headers,
-        signed_headers=names,
-        payload_hash=headers["x-acs-content-sha256"],
-    )
-    headers["authorization"] = v3_authorization(
-        DEMO.access_key_id, names, v3_signature(canonical, secret=DEMO.access_key_secret)
-    )
-    call = Call(
-        method="POST", path="/", query={}, headers=CIMultiDictProxy(CIMultiDict(headers)), body=body
-    )
+    headers = {
+        **_v3_headers(base),
+        "content-type": "application/x-www-form-urlencoded",
+        "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
+    }
+    call = _resigned(base, headers, sorted(headers), body)
     assert _verifier().verify(call, T0).params["JobIds"] == "x,y"
 
 
