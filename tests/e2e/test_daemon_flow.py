@@ -30,3 +30,21 @@ async def test_every_request_gets_exactly_one_terminal_event(
     assert lookup["missing_image_ids"] == ["missing-1"]
     stats = emulator.stats()
     assert stats["ids_per_call"]["ListAIJob"]["max"] <= 10
+
+
+async def test_get_ai_image_jobs_can_be_the_status_call(
+    workdir: Workdir, emulator: simulator.RunningEmulator
+) -> None:
+    """With vod.status_api = GetAIImageJobs, jobs are polled with it and V1 signing works too."""
+    workdir.append(job_lines(15))
+    settings = workdir.settings(
+        emulator.endpoint,
+        ORCHESTRATOR_VOD_STATUS_API="GetAIImageJobs",
+        ORCHESTRATOR_VOD_SIGNATURE="v1",
+    )
+    await run_until_idle(settings)
+    assert set(workdir.terminal_counts().values()) == {1}
+    assert len(workdir.terminal_counts()) == 15
+    calls = emulator.stats()["calls"]
+    assert calls.get("GetAIImageJobs", 0) > 0
+    assert calls.get("ListAIJob", 0) == 0
