@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from orchestrator import __version__
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.lines import encode_line
@@ -34,8 +32,6 @@ SYSTEM_CONFIG = Path("/etc/vod-orchestrator/orchestrator.toml")
 # `run --simulate` runs emulated jobs 30x faster than real ones (about a second instead of 30 s),
 # so a trial shows results at once while keeping the same lifecycle and limits.
 SIMULATE_TIME_SCALE = 30.0
-
-log = structlog.get_logger("orchestrator.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -175,7 +171,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             access_keys={credentials.access_key_id: credentials.access_key_secret},
         )
         async with simulator.serve(config) as emulator:
-            log.info("simulator.started", endpoint=emulator.endpoint)
             daemon = Daemon(settings, credentials=credentials, endpoint=emulator.endpoint)
             await daemon.run(until_idle=args.until_idle)
 

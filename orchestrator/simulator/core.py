@@ -189,7 +189,7 @@ class EmulatorCore:
             **self.counters.snapshot(),
             "jobs": book.counts_by_status(now),
             "submissions": {
-                "total": len(book.submissions),
+                "total": len(book),
                 "request_ids": len(per_request),
                 "duplicated_request_ids": sum(1 for n in per_request.values() if n > 1),
             },
@@ -216,16 +216,17 @@ class EmulatorCore:
         ]
 
     def submissions(self) -> list[dict[str, Any]]:
+        """Every accepted SubmitAIImageJob, in order, with the UserData it carried."""
         return [
             {
-                "at": s.at,
-                "job_id": s.job_id,
-                "video_id": s.video_id,
-                "template_id": s.template_id,
-                "user_data": s.user_data,
-                "request_id": s.request_id,
+                "at": job.submitted_at,
+                "job_id": job.job_id,
+                "video_id": job.video_id,
+                "template_id": job.template_id,
+                "user_data": job.user_data,
+                "request_id": job.request_id,
             }
-            for s in self.state.book.submissions
+            for job in self.state.book
         ]
 
     def submissions_by_request_id(self) -> dict[str, int]:

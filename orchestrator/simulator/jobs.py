@@ -113,18 +113,6 @@ class Job:
         return now >= self.visible_at
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Submission:
-    """One accepted SubmitAIImageJob call, kept so tests can count duplicate submissions."""
-
-    at: float
-    job_id: str
-    video_id: str
-    template_id: str
-    user_data: str | None
-    request_id: str | None
-
-
 def extend_request_id(user_data: str | None) -> str | None:
     """`Extend.request_id` of a UserData JSON (Extend may be an object or a JSON string)."""
     if not user_data:
@@ -197,24 +185,23 @@ def plan_job(
 
 
 class JobBook:
-    """Every job of a run, indexed by ID and by video, plus the log of submissions."""
+    """Every job of a run in submission order, indexed by ID and by video.
+
+    Each accepted SubmitAIImageJob makes exactly one job, so the jobs are also the log of
+    submissions (with their UserData) that tests use to count duplicates.
+    """
 
     def __init__(self, config: EmulatorConfig) -> None:
         self._config = config
         self._jobs: dict[str, Job] = {}
         self._by_video: defaultdict[str, list[Job]] = defaultdict(list)
         self._occurrences: Counter[tuple[str, str, str | None]] = Counter()
-        self._submissions: list[Submission] = []
 
     def __len__(self) -> int:
         return len(self._jobs)
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self._jobs.values())
-
-    @property
-    def submissions(self) -> tuple[Submission, ...]:
-        return tuple(self._submissions)
 
     def submit(
         self,
@@ -239,16 +226,6 @@ class JobBook:
         )
         self._jobs[job.job_id] = job
         self._by_video[video_id].append(job)
-        self._submissions.append(
-            Submission(
-                at=now,
-                job_id=job.job_id,
-                video_id=video_id,
-                template_id=template_id,
-                user_data=user_data,
-                request_id=job.request_id,
-            )
-        )
         return job
 
     def visible(self, job_id: str, now: float) -> Job | None:
@@ -272,4 +249,4 @@ class JobBook:
         return {str(status): count for status, count in counts.items()}
 
     def submissions_by_request_id(self) -> dict[str, int]:
-        return dict(Counter(s.request_id for s in self._submissions if s.request_id is not None))
+        return dict(Counter(job.request_id for job in self if job.request_id is not None))

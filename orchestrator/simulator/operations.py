@@ -50,8 +50,9 @@ class VodState:
 
 
 def required(params: Mapping[str, str], name: str) -> str:
-    value = params.get(name, "").strip()
-    if not value:
+    """The parameter's value as sent; a blank one counts as missing."""
+    value = params.get(name, "")
+    if not value.strip():
         raise ApiError(MISSING_PARAMETER, name)
     return value
 
