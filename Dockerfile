@@ -34,7 +34,7 @@ RUN python3 container_config.py orchestrator.toml /etc-out/orchestrator.toml \
 
 FROM ${BASE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="vod-orchestrator" \
-      org.opencontainers.image.description="Submits, polls and collects ApsaraVideo VOD image AI jobs from a queue file." \
+      org.opencontainers.image.description="Runs ApsaraVideo VOD image AI jobs from a queue file." \
       org.opencontainers.image.licenses="Apache-2.0"
 # A fixed numeric id, so that USER is verifiably non-root (Kubernetes' runAsNonRoot) and a
 # host directory can be prepared for /data with `chown 10001:10001`.
@@ -42,9 +42,7 @@ ARG APP_UID=10001
 ENV PATH=/opt/venv/bin:$PATH \
     LANG=C.UTF-8 \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PYTHONDONTWRITEBYTECODE=1
 RUN groupadd --gid "${APP_UID}" vod \
     && useradd --uid "${APP_UID}" --gid vod --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin vod \
@@ -55,13 +53,15 @@ COPY --from=build /wheels /tmp/wheels
 # Offline install (--no-index): the build stage resolved everything. pip and setuptools go
 # afterwards: nothing installs at run time, and the image is smaller without them.
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-index --find-links /tmp/wheels vod-orchestrator \
-    && /opt/venv/bin/pip uninstall --yes pip setuptools \
+    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-index \
+        --find-links /tmp/wheels vod-orchestrator \
+    && /opt/venv/bin/pip uninstall --yes --disable-pip-version-check pip setuptools \
     && rm -rf /tmp/wheels
 COPY --from=build /etc-out/orchestrator.toml /etc/vod-orchestrator/orchestrator.toml
 # Fail the build, not the first start, if this version rejects the configuration it ships.
-RUN python3 -c "import sys; from pathlib import Path; from orchestrator.settings import load_settings; load_settings(Path(sys.argv[1]), environ={})" \
-        /etc/vod-orchestrator/orchestrator.toml
+RUN python3 -c "import sys; from pathlib import Path; \
+from orchestrator.settings import load_settings; \
+load_settings(Path(sys.argv[1]), environ={})" /etc/vod-orchestrator/orchestrator.toml
 
 VOLUME ["/data"]
 WORKDIR /data
