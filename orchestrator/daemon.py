@@ -12,8 +12,9 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any, TextIO
 
 import aiohttp
@@ -44,16 +45,44 @@ log = structlog.get_logger("orchestrator.daemon")
 INTAKE_POLL_S = 0.2
 # Lines taken per transaction: one commit serves many lines without holding the loop long.
 INTAKE_BATCH = 500
+# Backoff of an intake that cannot read the queue or write a dead letter (a disk error, a path
+# that became a directory): from one second, doubling, capped so that recovery is noticed soon.
+INTAKE_RETRY_INITIAL_S = 1.0
+INTAKE_RETRY_MAX_S = 30.0
 # Calls of one action allowed under way at once, as a multiple of its rate: enough to keep
 # the rate busy with calls of up to a second, few enough that batches are composed late.
 CALLS_PER_QPS = 1.0
 MAX_CONCURRENCY = 64
 HEARTBEAT_S = 5.0
 IDLE_CHECK_S = 0.1
+# The stall watchdog wakes this often; a wake-up more than STALL_THRESHOLD_S late means the
+# event loop was blocked (synchronous I/O, a long computation) and every timer, socket and
+# heartbeat of the daemon waited with it.
+WATCHDOG_TICK_S = 0.25
+STALL_THRESHOLD_S = 1.0
 
 
 def _concurrency(qps: float) -> int:
     return max(2, min(MAX_CONCURRENCY, math.ceil(qps * CALLS_PER_QPS)))
+
+
+async def watch_stalls(
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+    tick_s: float = WATCHDOG_TICK_S,
+    threshold_s: float = STALL_THRESHOLD_S,
+) -> None:
+    """Log `daemon.stall` with the overshoot whenever a tick wakes more than `threshold_s` late.
+
+    `clock` must be monotonic: a wall clock set back or forth would report stalls that were not.
+    """
+    while True:
+        before = clock()
+        await sleep(tick_s)
+        overshoot = clock() - before - tick_s
+        if overshoot > threshold_s:
+            log.warning("daemon.stall", overshoot_s=round(overshoot, 3), tick_s=tick_s)
 
 
 class Daemon:
@@ -179,12 +208,23 @@ class Daemon:
             )
 
         async def take_lines() -> None:
+            delay = INTAKE_RETRY_INITIAL_S
             while not self._stop.is_set():
                 free = ledger.free_slots()
                 if free == 0:
                     await ledger.wait_for_space()
                     continue
-                result = intake.read(min(free, INTAKE_BATCH))
+                try:
+                    result = intake.read(min(free, INTAKE_BATCH))
+                except OSError as exc:
+                    # Nothing was committed: the same lines are read again on the next try.
+                    log.error("intake.failed", error=str(exc), retry_in_s=delay)
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, INTAKE_RETRY_MAX_S)
+                    continue
+                if delay > INTAKE_RETRY_INITIAL_S:
+                    log.info("intake.recovered")
+                    delay = INTAKE_RETRY_INITIAL_S
                 ledger.admitted(len(result.taken))
                 for row in result.taken:
                     dispatch(row)
@@ -217,6 +257,7 @@ class Daemon:
                 tg.start_soon(every, HEARTBEAT_S, beat)
                 tg.start_soon(every, s.log.stats_interval_s, stats.log)
                 tg.start_soon(self._watch_signals)
+                tg.start_soon(partial(watch_stalls, clock=time.monotonic, sleep=anyio.sleep))
                 if until_idle:
                     tg.start_soon(watch_idle)
                 beat()

@@ -19,7 +19,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.states import State
 from orchestrator.store import RequestRow
 from orchestrator.vod import AIImageInfo, VodClient, VodError
-from orchestrator.workers import Worker
+from orchestrator.workers import Worker, worth_retrying
 
 log = structlog.get_logger("orchestrator.fetcher")
 
@@ -124,15 +124,16 @@ class Fetcher(Worker[tuple[str, list[_Pending]]]):
 
     def _fetch_failed(self, video_id: str, waiting: list[_Pending], exc: VodError) -> None:
         now = self._ledger.clock()
+        transient = worth_retrying(exc)
         for pending in waiting:
             row = pending.row
-            if exc.retryable and now < row.deadline_at:
+            if transient and now < row.deadline_at:
                 self._later(pending, ERROR_DELAY_S, count=False)
                 continue
             state, event_type = (
-                (State.FAILED, events.JOB_FAILED)
-                if not exc.retryable
-                else (State.TIMED_OUT, events.JOB_TIMED_OUT)
+                (State.TIMED_OUT, events.JOB_TIMED_OUT)
+                if transient
+                else (State.FAILED, events.JOB_FAILED)
             )
             event = events.job_event(
                 event_type, row, now=now, status="success", code=exc.code, message=exc.message
@@ -140,7 +141,7 @@ class Fetcher(Worker[tuple[str, list[_Pending]]]):
             self._ledger.advance(
                 row, state, event=event, completed_at=now, code=exc.code, message=exc.message
             )
-        log.warning("fetch.failed", video_id=video_id, code=exc.code, retryable=exc.retryable)
+        log.warning("fetch.failed", video_id=video_id, code=exc.code, retrying=transient)
 
     def _later(self, pending: _Pending, delay: float, *, count: bool = True) -> None:
         if count:

@@ -21,6 +21,7 @@ import structlog
 
 from orchestrator import events
 from orchestrator.lines import MAX_LINE_BYTES, JobRequest, LookupRequest, Rejection, parse_line
+from orchestrator.sinks import append_lines
 from orchestrator.store import NewRequest, QueuePosition, RequestRow, Store
 
 log = structlog.get_logger("orchestrator.intake")
@@ -66,7 +67,12 @@ class Intake:
             self._fd_ident = None
 
     def read(self, max_lines: int) -> IntakeResult:
-        """Take up to `max_lines` complete lines; sets `at_end` when none is left to take."""
+        """Take up to `max_lines` complete lines; sets `at_end` when none is left to take.
+
+        Raises OSError when the queue cannot be read or a dead letter not written; nothing is
+        committed then, and `at_end` stays False: the lines are still to be taken.
+        """
+        self.at_end = False
         position = self._current_position()
         if position is None or max_lines <= 0:
             self.at_end = position is None
@@ -95,13 +101,15 @@ class Intake:
                 offset += end + 1 - start
                 start = end + 1
                 end = chunk.find(b"\n", start)
-        self.at_end = len(lines) < max_lines
         if not lines:
+            self.at_end = True
             return IntakeResult([], 0)
         new_position = QueuePosition(
             position.device, position.inode, offset, line_no, position.generation
         )
-        return IntakeResult(self._record(new_position, lines), len(lines))
+        taken = self._record(new_position, lines)
+        self.at_end = len(lines) < max_lines
+        return IntakeResult(taken, len(lines))
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -245,11 +253,8 @@ class Intake:
         )
 
     def _write_dead_letters(self, dead: list[dict[str, Any]]) -> None:
-        self._dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._dead_letter_path, "a", encoding="utf-8") as out:
-            out.writelines(json.dumps(entry, ensure_ascii=False) + "\n" for entry in dead)
-            out.flush()
-            os.fsync(out.fileno())
+        text = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in dead)
+        append_lines(self._dead_letter_path, text.encode("utf-8"))
 
 
 class _Line(NamedTuple):

@@ -21,7 +21,7 @@ from orchestrator.logs import redact_url
 from orchestrator.states import State
 from orchestrator.store import RequestRow
 from orchestrator.vod import ImageInfo, VodClient, VodError
-from orchestrator.workers import Worker
+from orchestrator.workers import Worker, worth_retrying
 
 log = structlog.get_logger("orchestrator.lookups")
 
@@ -112,8 +112,9 @@ class Lookups(Worker[dict[str, dict[str, None]]]):
                 )
 
     def _failed(self, batch: dict[str, dict[str, None]], exc: VodError) -> None:
-        log.warning("lookup.failed", code=exc.code, retryable=exc.retryable, ids=len(batch))
-        if exc.retryable:
+        transient = worth_retrying(exc)
+        log.warning("lookup.failed", code=exc.code, retrying=transient, ids=len(batch))
+        if transient:
 
             def retry() -> None:
                 for image_id, requests in batch.items():
@@ -140,7 +141,8 @@ class Lookups(Worker[dict[str, dict[str, None]]]):
 
     def _finish(self, row: RequestRow, event: dict[str, Any], state: State) -> None:
         if self._ledger.advance(row, state, event=event, completed_at=self._ledger.clock()):
-            log.info("images.resolved", request_id=row.request_id, state=str(state))
+            # Logged under the event's own name: images.resolved or images.failed.
+            log.info(event["event"], request_id=row.request_id, state=str(state))
 
 
 def _image(info: ImageInfo) -> dict[str, Any]:

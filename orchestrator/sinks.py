@@ -31,6 +31,8 @@ RETRY_INITIAL_S = 1.0
 RETRY_MAX_S = 30.0
 WEBHOOK_TIMEOUT_S = 10.0
 SIGNATURE_HEADER = "X-Orchestrator-Signature"
+# Bytes read per step when looking back for the last newline of the events file.
+_TAIL_CHUNK = 64 * 1024
 
 
 class Sink(Protocol):
@@ -40,8 +42,50 @@ class Sink(Protocol):
         """Deliver every event of `batch`, in order, or raise."""
 
 
+def append_lines(path: Path, data: bytes) -> None:
+    """Append `data`, whole lines, to `path` (created if absent) and fsync; never half a line.
+
+    A write that fails part-way (disk full, I/O error) is cut off again before the error is
+    raised, and a last line without its newline (a write torn by a crash) is cut off before the
+    next write: the writer repeats whatever it did not see succeed, so every line stays whole.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = _drop_torn_line(fd, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _drop_torn_line(fd: int, path: Path) -> int:
+    """Cut a last line that lacks its newline; return the size of the file's whole lines."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    end = size
+    keep = 0
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = start
+    log.warning("file.torn_line_dropped", path=str(path), bytes=size - keep)
+    os.ftruncate(fd, keep)
+    return keep
+
+
 class FileSink:
-    """Appends JSON lines to `events.path`, flushed and fsynced per batch."""
+    """Appends JSON lines to `events.path`, fsynced per batch (see `append_lines`)."""
 
     name = "file"
 
@@ -49,14 +93,8 @@ class FileSink:
         self._path = path
 
     async def deliver(self, batch: Sequence[StoredEvent]) -> None:
-        await anyio.to_thread.run_sync(self._write, "".join(e.body + "\n" for e in batch))
-
-    def _write(self, text: str) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._path, "a", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
+        data = "".join(e.body + "\n" for e in batch).encode("utf-8")
+        await anyio.to_thread.run_sync(append_lines, self._path, data)
 
 
 class StdoutSink:

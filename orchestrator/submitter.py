@@ -4,7 +4,8 @@ Each request is marked `submitting` (committed) before the call, so a crash duri
 seen at start-up and the request is submitted again: the API has no idempotency token, so this
 is at-least-once, and logged as such (`job.resubmitting`). The client paces the calls under the
 SubmitAIImageJob rate limit and retries transient errors within its budget; a transient error
-that outlasts that budget parks the request in `pending` for another try later, a permanent one
+that outlasts that budget, or an answer the client could not read (the job may exist: resubmitting
+is at-least-once again), parks the request in `pending` for another try later; a permanent one
 ends it as `job.failed` with the API's code and message.
 """
 
@@ -21,13 +22,22 @@ from orchestrator.ledger import Ledger
 from orchestrator.states import State
 from orchestrator.store import RequestRow
 from orchestrator.vod import VodClient, VodError
-from orchestrator.workers import Worker
+from orchestrator.workers import Worker, worth_retrying
 
 log = structlog.get_logger("orchestrator.submitter")
 
-# A request whose submission failed transiently (after the client's own retries) waits this
-# long before the next try: long enough for an outage to pass, short next to job timeouts.
-RESUBMIT_DELAY_S = 30.0
+# A request whose submission failed transiently (after the client's own retries) waits before
+# its next try: a few seconds after a one-off (one garbled answer, one unlucky streak), doubling
+# with each failed submission up to a cap long enough for an outage to pass, short next to job
+# timeouts.
+RESUBMIT_INITIAL_S = 2.0
+RESUBMIT_MAX_S = 60.0
+
+
+def resubmit_delay(submits: int) -> float:
+    """The wait before the next submission of a request whose `submits` tries all failed."""
+    # The exponent is capped first: 2 ** a large count would overflow a float.
+    return min(RESUBMIT_MAX_S, RESUBMIT_INITIAL_S * 2.0 ** min(max(submits - 1, 0), 32))
 
 
 class Submitter(Worker[RequestRow]):
@@ -79,7 +89,9 @@ class Submitter(Worker[RequestRow]):
                 video_id=row.video_id,
                 reason="found in submitting after a restart: at-least-once",
             )
-        elif not ledger.advance(row, State.SUBMITTING, submits=row.submits + 1):
+        elif ledger.advance(row, State.SUBMITTING, submits=row.submits + 1):
+            row = replace(row, submits=row.submits + 1)
+        else:
             return
         row = replace(row, state=State.SUBMITTING)
         try:
@@ -107,7 +119,7 @@ class Submitter(Worker[RequestRow]):
 
     def _failed(self, row: RequestRow, exc: VodError) -> None:
         now = self._ledger.clock()
-        if not exc.retryable:
+        if not worth_retrying(exc):
             log.error(
                 "job.submit_failed",
                 request_id=row.request_id,
@@ -125,12 +137,14 @@ class Submitter(Worker[RequestRow]):
                 message=exc.message,
             )
             return
+        delay = resubmit_delay(row.submits)
         log.warning(
             "job.submit_deferred",
             request_id=row.request_id,
             code=exc.code,
-            retry_in_s=RESUBMIT_DELAY_S,
+            submits=row.submits,
+            retry_in_s=delay,
         )
         if self._ledger.advance(row, State.PENDING, code=exc.code, message=exc.message):
             parked = replace(row, state=State.PENDING)
-            self.later(RESUBMIT_DELAY_S, lambda: self.add(parked))
+            self.later(delay, lambda: self.add(parked))

@@ -15,7 +15,21 @@ from typing import Generic, TypeVar
 import anyio
 import anyio.abc
 
+from orchestrator.vod import VodError
+from orchestrator.vod.errors import MALFORMED_RESPONSE
+
 T = TypeVar("T")
+
+
+def worth_retrying(error: VodError) -> bool:
+    """Whether a request should make this call again later rather than end on `error`.
+
+    The client's `retryable` is about repeating the same call at once. A success answer it could
+    not read (`Response.Malformed`: garbled on the way, or an odd gateway) is no verdict of the
+    API on the request either: the job may well exist, or have its images. So the request tries
+    again later, within its deadline, like after any transient failure.
+    """
+    return error.retryable or error.code == MALFORMED_RESPONSE
 
 
 class Worker(ABC, Generic[T]):
