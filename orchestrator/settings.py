@@ -328,6 +328,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"not a valid TOML file: {exc}") from None
+    except ValueError as exc:  # tomllib's own limit, e.g. an integer of thousands of digits
+        raise ConfigError(str(path), f"not a usable TOML file: {exc}") from None
 
 
 def _toml_values(document: Mapping[str, Any]) -> Iterable[tuple[_Key, object]]:
@@ -357,11 +359,19 @@ def _from_toml(key: _Key, value: object) -> object:
         if not isinstance(value, bool):
             if kind is int and isinstance(value, int):
                 return value
-            if kind is float and isinstance(value, int | float) and math.isfinite(value):
+            if kind is float and isinstance(value, int | float) and _finite(value):
                 return float(value)
     elif isinstance(value, str):
         return _from_str(key, key.dotted, value)
     raise ConfigError(key.dotted, f"expected {_describe(kind)}, got {key.show(value)}")
+
+
+def _finite(value: int | float) -> bool:
+    """Whether `value` is a finite float (an int too large for a float is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _from_env(key: _Key, text: str) -> object:

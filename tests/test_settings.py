@@ -512,3 +512,15 @@ def test_bad_secret_value_is_not_echoed(tmp_path: Path) -> None:
     assert "s3cr3t" not in str(error)
     error = config_error(tmp_path, "[events]\nwebhook_secret = 123456\n")
     assert "123456" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[poll]\ninitial_s = " + "9" * 400 + "\n", "[poll]\ninitial_s = " + "9" * 5000 + "\n"],
+)
+def test_huge_integers_in_the_file_are_configuration_errors(tmp_path: Path, text: str) -> None:
+    """An integer too large for a float, or for tomllib, is a ConfigError, not a crash."""
+    path = tmp_path / "huge.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError):
+        load_settings(path, environ={})

@@ -69,7 +69,9 @@ class Workdir:
     def events(self) -> list[dict[str, Any]]:
         if not self.events_path.exists():
             return []
-        return [json.loads(x) for x in self.events_path.read_text().splitlines()]
+        # JSON may hold U+2028 raw, which str.splitlines() would take for a line break.
+        lines = self.events_path.read_text().split("\n")
+        return [json.loads(x) for x in lines if x]
 
     def terminal_counts(self) -> Counter[str]:
         """Distinct terminal event ids per request id."""
