@@ -89,21 +89,29 @@ class Submitter(Worker[RequestRow]):
                 video_id=row.video_id,
                 reason="found in submitting after a restart: at-least-once",
             )
-        elif ledger.advance(row, State.SUBMITTING, submits=row.submits + 1):
-            row = replace(row, submits=row.submits + 1)
-        else:
-            return
-        row = replace(row, state=State.SUBMITTING)
+        sent = row
+
+        def mark_sent() -> None:
+            # Recorded when the request leaves (the limiter let it go), not when it is queued:
+            # only a crash after this instant can have created a job we do not know of.
+            nonlocal sent
+            if sent.state is State.PENDING and ledger.advance(
+                sent, State.SUBMITTING, submits=sent.submits + 1
+            ):
+                sent = replace(sent, state=State.SUBMITTING, submits=sent.submits + 1)
+
         try:
             result = await self._client.submit_ai_image_job(
                 video_id=row.video_id or "",
                 template_id=row.template_id or "",
                 user_data=row.user_data,
                 pipeline_id=row.pipeline_id,
+                on_send=mark_sent,
             )
         except VodError as exc:
-            self._failed(row, exc)
+            self._failed(sent, exc)
             return
+        row = sent
         submitted_at = ledger.clock()
         if ledger.advance(row, State.SUBMITTED, job_id=result.job_id, submitted_at=submitted_at):
             log.info(
@@ -145,6 +153,8 @@ class Submitter(Worker[RequestRow]):
             submits=row.submits,
             retry_in_s=delay,
         )
-        if self._ledger.advance(row, State.PENDING, code=exc.code, message=exc.message):
+        if row.state is State.PENDING:  # nothing left the daemon: no state to change
+            self.later(delay, lambda: self.add(row))
+        elif self._ledger.advance(row, State.PENDING, code=exc.code, message=exc.message):
             parked = replace(row, state=State.PENDING)
             self.later(delay, lambda: self.add(parked))

@@ -253,8 +253,13 @@ class VodClient:
         template_id: str,
         user_data: str | None = None,
         pipeline_id: str | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> models.SubmitAIImageJobResult:
-        """Start an image AI job; `user_data` must be a JSON string of at most 512 bytes."""
+        """Start an image AI job; `user_data` must be a JSON string of at most 512 bytes.
+
+        `on_send` runs each time a request is about to leave, once the rate limiter let it go:
+        the moment after which the job may exist (the caller records that durably).
+        """
         params = {
             "VideoId": _required(video_id, "video_id"),
             "AITemplateId": _required(template_id, "template_id"),
@@ -270,7 +275,7 @@ class VodClient:
         if pipeline_id is not None:
             params["AIPipelineId"] = _required(pipeline_id, "pipeline_id")
         return await self._call(
-            Action.SUBMIT_AI_IMAGE_JOB, params, models.parse_submit_ai_image_job
+            Action.SUBMIT_AI_IMAGE_JOB, params, models.parse_submit_ai_image_job, on_send=on_send
         )
 
     async def list_ai_job(self, job_ids: Sequence[str]) -> models.ListAIJobResult:
@@ -322,13 +327,18 @@ class VodClient:
     # --- The one request path -----------------------------------------------------------------
 
     async def _call(
-        self, action: Action, params: Mapping[str, str], parse: Callable[[Any], T]
+        self,
+        action: Action,
+        params: Mapping[str, str],
+        parse: Callable[[Any], T],
+        *,
+        on_send: Callable[[], None] | None = None,
     ) -> T:
         session = self._ensure_session()
         name = action.value  # plain text in logs, stats and headers
 
         async def attempt(remaining_s: float) -> T:
-            return await self._attempt(session, name, params, parse, remaining_s)
+            return await self._attempt(session, name, params, parse, remaining_s, on_send)
 
         def count_retry(_: VodError) -> None:
             self._counters.retries += 1
@@ -350,6 +360,7 @@ class VodClient:
         params: Mapping[str, str],
         parse: Callable[[Any], T],
         remaining_s: float,
+        on_send: Callable[[], None] | None,
     ) -> T:
         limiter = self._limiters[action]
         deadline = self._clock() + remaining_s
@@ -361,6 +372,8 @@ class VodClient:
                 code=TRANSPORT_TIMEOUT,
                 message="retry budget spent waiting for the rate limiter",
             )
+        if on_send is not None:
+            on_send()
         self._counters.calls[action] += 1
         status: int | None = None
         body: Any = None

@@ -9,7 +9,7 @@ ends the request at once. Driven with a scripted client and a real store, no soc
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -53,7 +53,11 @@ class ScriptedClient:
             raise answer
         return answer
 
-    async def submit_ai_image_job(self, **_: object) -> Any:
+    async def submit_ai_image_job(
+        self, *, on_send: Callable[[], None] | None = None, **_: object
+    ) -> Any:
+        if on_send is not None:
+            on_send()  # the request left, as the real client reports it
         return await self._next()
 
     async def list_ai_image_info(self, video_id: str) -> Any:
