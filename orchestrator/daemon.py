@@ -176,9 +176,8 @@ class Daemon:
         resumed = store.requests_in(ACTIVE)
         for row in resumed:
             dispatch(row)
-        ledger.admitted(len(resumed))
         deliveries = [Delivery(sink, ledger) for sink in self._sinks(session)]
-        stats = Stats(store=store, client=client, poller=poller, ledger=ledger)
+        stats = Stats(client=client, poller=poller, ledger=ledger)
         started_at = self._clock()
         log.info(
             "daemon.started",

@@ -8,12 +8,13 @@ daemon what happened: admission (a finished request frees a slot for the intake)
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
-from orchestrator.states import State
+from orchestrator.states import ACTIVE, State
 from orchestrator.store import RequestRow, Store
 
 log = structlog.get_logger("orchestrator.ledger")
@@ -24,7 +25,10 @@ class Ledger:
         self.store = store
         self.clock = clock
         self.max_in_flight = max_in_flight
-        self.active = 0
+        # Requests by state, counted once from the store and then kept up to date here, so
+        # the periodic figures never scan a table that grows with the daemon's history.
+        self.counts: Counter[str] = Counter(store.count_by_state())
+        self.active = sum(self.counts[state] for state in ACTIVE)
         self.progress_at = clock()
         self._space = asyncio.Event()
         self._outbox_listeners: list[asyncio.Event] = []
@@ -35,7 +39,9 @@ class Ledger:
         return max(0, self.max_in_flight - self.active)
 
     def admitted(self, count: int) -> None:
+        """`count` new requests were taken from the queue (in `pending`)."""
         self.active += count
+        self.counts[State.PENDING] += count
         if count:
             self.progressed()
 
@@ -79,6 +85,8 @@ class Ledger:
                 wanted=str(new),
             )
             return False
+        self.counts[row.state] -= 1
+        self.counts[new] += 1
         self.progressed()
         if event is not None:
             self.events_committed()

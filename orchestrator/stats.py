@@ -10,7 +10,6 @@ import structlog
 
 from orchestrator.ledger import Ledger
 from orchestrator.poller import Poller
-from orchestrator.store import Store
 from orchestrator.vod import VodClient
 
 log = structlog.get_logger("orchestrator.stats")
@@ -30,8 +29,7 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 class Stats:
-    def __init__(self, *, store: Store, client: VodClient, poller: Poller, ledger: Ledger) -> None:
-        self._store = store
+    def __init__(self, *, client: VodClient, poller: Poller, ledger: Ledger) -> None:
         self._client = client
         self._poller = poller
         self._ledger = ledger
@@ -42,7 +40,7 @@ class Stats:
         p50 = percentile(lags, 0.50)
         p95 = percentile(lags, 0.95)
         return {
-            "requests": self._store.count_by_state(),
+            "requests": {state: n for state, n in sorted(self._ledger.counts.items()) if n},
             "active": self._ledger.active,
             "polled_jobs": len(self._poller),
             "calls": dict(calls.calls),
