@@ -112,32 +112,37 @@ class Lookups(Worker[dict[str, dict[str, None]]]):
                 )
 
     def _failed(self, batch: dict[str, dict[str, None]], exc: VodError) -> None:
+        """A transient error asks again later, within each request's deadline; a permanent
+        one, or a deadline passed, ends the requests of the batch with `images.failed`."""
         transient = worth_retrying(exc)
         log.warning("lookup.failed", code=exc.code, retrying=transient, ids=len(batch))
-        if transient:
+        now = self._ledger.clock()
+        touched = dict.fromkeys(r for requests in batch.values() for r in requests)
+        failed = [
+            self._lookups.pop(request_id)
+            for request_id in touched
+            if request_id in self._lookups
+            and (not transient or now >= self._lookups[request_id].row.deadline_at)
+        ]
+        gone = {lookup.row.request_id for lookup in failed}
+        if gone:
+            self._wanted = {
+                image_id: {r: None for r in waiting if r not in gone}
+                for image_id, waiting in self._wanted.items()
+                if set(waiting) - gone
+            }
+        for lookup in failed:
+            event = events.images_event(lookup.row, now=now, code=exc.code, message=exc.message)
+            self._finish(lookup.row, event, State.FAILED)
+        if transient and any(request_id in self._lookups for request_id in touched):
 
             def retry() -> None:
                 for image_id, requests in batch.items():
                     for request_id in requests:
-                        self._want(request_id, [image_id])
+                        if request_id in self._lookups:
+                            self._want(request_id, [image_id])
 
             self.later(ERROR_DELAY_S, retry)
-            return
-        now = self._ledger.clock()
-        failed = [
-            self._lookups.pop(request_id)
-            for request_id in dict.fromkeys(r for requests in batch.values() for r in requests)
-            if request_id in self._lookups
-        ]
-        gone = {lookup.row.request_id for lookup in failed}
-        self._wanted = {
-            image_id: {r: None for r in waiting if r not in gone}
-            for image_id, waiting in self._wanted.items()
-            if set(waiting) - gone
-        }
-        for lookup in failed:
-            event = events.images_event(lookup.row, now=now, code=exc.code, message=exc.message)
-            self._finish(lookup.row, event, State.FAILED)
 
     def _finish(self, row: RequestRow, event: dict[str, Any], state: State) -> None:
         if self._ledger.advance(row, state, event=event, completed_at=self._ledger.clock()):

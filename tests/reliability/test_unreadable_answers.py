@@ -225,3 +225,19 @@ async def test_lookup_retries_an_unreadable_answer_and_fails_on_a_refusal(
     assert [e["event"] for e in _events(ledger)] == event_types
     # The log line of the outcome carries the event's name, as the event does.
     assert [e["event"] for e in logs if e["event"].startswith("images.")] == event_types
+
+
+async def test_lookup_past_its_deadline_stops_retrying(ledger: Ledger, clock: FakeClock) -> None:
+    """A transient GetImageInfos error after the look-up's deadline ends it as images.failed."""
+    lookups = Lookups(
+        ledger=ledger, client=cast(VodClient, ScriptedClient(_malformed("GetImageInfos")))
+    )
+    row = _new(ledger, clock, kind="lookup", image_ids=("img-1",))
+    clock.advance(3601)
+    async with _running(lookups):
+        lookups.add(row)
+        await eventually(lambda: _stored(ledger).state.is_terminal)
+        assert lookups.idle  # no retry left behind
+    assert _stored(ledger).state is State.FAILED
+    [failed] = _events(ledger)
+    assert (failed["event"], failed["code"]) == ("images.failed", MALFORMED_RESPONSE)
