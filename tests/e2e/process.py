@@ -12,6 +12,25 @@ from orchestrator.states import State
 from orchestrator.store import Store
 from orchestrator.workers import wait_until
 
+# A pidfd of every daemon started by a test, so that one a failing test left running is
+# killed after it; a pidfd names that very process, never another that reused its pid.
+_STARTED: list[int] = []
+
+
+def kill_leftovers() -> int:
+    """SIGKILL every daemon a test started that still runs; how many there were."""
+    killed = 0
+    for pidfd in _STARTED:
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(pidfd)
+    _STARTED.clear()
+    return killed
+
 
 class DaemonProcess:
     def __init__(self, environ: dict[str, str], log_path: Path) -> None:
@@ -38,6 +57,7 @@ class DaemonProcess:
                 stderr=log,
                 stdin=asyncio.subprocess.DEVNULL,
             )
+        _STARTED.append(os.pidfd_open(self.proc.pid))
 
     async def wait(self, timeout_s: float) -> int:
         assert self.proc is not None
