@@ -120,7 +120,7 @@ def run_demo(workdir: Path | None = None, *, out: TextIO = sys.stdout) -> int:
         file=out,
     )
     print(
-        f"Status: vod-orchestrator status --config <file with store.path = {root}/orchestrator.db>",
+        f"Status: ORCHESTRATOR_STORE_PATH={root}/orchestrator.db vod-orchestrator status",
         file=out,
     )
     return 0
