@@ -33,3 +33,5 @@ clean:
 
 demo: $(STAMP)
 	$(VENV)/bin/vod-orchestrator demo
+
+include bench/Makefile.inc

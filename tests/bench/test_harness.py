@@ -18,7 +18,7 @@ FIGURES = (
     "completed_jobs",
     "status_calls_per_completed_job",
     "mean_ids_per_status_call",
-    "mean_ids_per_status_call_at_10_in_flight",
+    "mean_ids_per_status_call_at_10_running",
     "detection_lag",
     "throttled_calls",
     "wall_time_to_drain_s",

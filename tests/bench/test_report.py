@@ -16,7 +16,7 @@ def figures(**changes: Any) -> dict[str, Any]:
         "status_calls_per_completed_job": 1.0,
         "fetch_calls_per_completed_job": 0.95,
         "mean_ids_per_status_call": 10.0,
-        "mean_ids_per_status_call_at_10_in_flight": 10.0,
+        "mean_ids_per_status_call_at_10_running": 10.0,
         "detection_lag": {
             **{f"p{p}_s": 1.0 for p in (50, 95, 99)},
             **{f"p{p}_api_s": 4.0 for p in (50, 95, 99)},
@@ -28,8 +28,8 @@ def figures(**changes: Any) -> dict[str, Any]:
         "cpu_s_per_1000_jobs": 2.0,
         "peak_rss_mib": 50.0,
         "peak_in_flight": 500,
+        "peak_running": 400,
         "rss_per_in_flight_job_kib": 100.0,
-        "rss_slope_per_in_flight_job_kib": 1.0,
         "steady_state": {"seconds": 0.0, "cpu_fraction": None},
         "saturated": {
             "seconds": 0.0,
