@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import aiohttp
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import structlog
 
 from orchestrator.connections import vod_client
@@ -229,6 +230,9 @@ class Daemon:
                     dispatch(row)
                 if intake.at_end:
                     await anyio.sleep(INTAKE_POLL_S)
+                else:
+                    # A long queue is read batch after batch: let the calls go out meanwhile.
+                    await anyio.lowlevel.checkpoint()
 
         async def every(seconds: float, action: Callable[[], None]) -> None:
             while True:

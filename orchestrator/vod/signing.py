@@ -58,6 +58,22 @@ def format_timestamp(now: datetime) -> str:
 
 # --- V1 -------------------------------------------------------------------------------------
 
+# The parameters sign_v1 sets itself; an operation parameter of the same name is a mistake.
+_V1_COMMON = frozenset(
+    {
+        "Action",
+        "Version",
+        "Format",
+        "AccessKeyId",
+        "SignatureMethod",
+        "SignatureVersion",
+        "SignatureNonce",
+        "Timestamp",
+        "SecurityToken",
+        "Signature",
+    }
+)
+
 
 def v1_string_to_sign(params: Mapping[str, str], *, method: str) -> str:
     return f"{method.upper()}&%2F&{percent_encode(canonical_query(params))}"
@@ -81,6 +97,9 @@ def sign_v1(
     nonce: str,
 ) -> dict[str, str]:
     """The full query of a V1-signed call: operation and common parameters plus `Signature`."""
+    reserved = _V1_COMMON.intersection(params)
+    if reserved:
+        raise ValueError(f"operation parameters may not set {sorted(reserved)}")
     query = {
         **params,
         "Action": action,

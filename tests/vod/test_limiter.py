@@ -133,3 +133,14 @@ async def test_slow_down_and_recovery_through_the_async_limiter(clock: FakeClock
     before = await limiter.acquire()
     after = await limiter.acquire()
     assert after - before == pytest.approx(1 / 20.0)
+
+
+async def test_late_wake_ups_do_not_lower_the_rate(clock: FakeClock) -> None:
+    """Waiters that wake 20 ms late still start on the 0.1 s grid: 11 calls take 1 s, not 1.2."""
+
+    async def late_sleep(seconds: float) -> None:
+        await clock.sleep(seconds + 0.02)
+
+    limiter = RateLimiter(10.0, clock=clock, sleep=late_sleep)
+    grants = [await limiter.acquire() for _ in range(11)]
+    assert grants[-1] - grants[0] == pytest.approx(1.0 + 0.02)

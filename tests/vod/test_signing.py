@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
+import pytest
+
 from orchestrator.vod import signing
 from orchestrator.vod.signing import Credentials
 
@@ -122,3 +124,16 @@ def test_credentials_repr_hides_secret_and_token() -> None:
     assert "AKID" in text
     assert "s3cr3t" not in text
     assert "t0k3n" not in text
+
+
+def test_sign_v1_refuses_operation_parameters_named_like_common_ones() -> None:
+    """An operation parameter that would overwrite a common one (Signature) is refused."""
+    with pytest.raises(ValueError, match="Signature"):
+        signing.sign_v1(
+            "ListAIJob",
+            {"Signature": "x"},
+            credentials=Credentials("id", "secret"),
+            method="POST",
+            now=datetime(2024, 1, 1, tzinfo=UTC),
+            nonce="n",
+        )

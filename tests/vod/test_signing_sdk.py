@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from alibabacloud_tea_openapi.utils import Utils
 from darabonba.request import DaraRequest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.vod import signing
@@ -66,6 +66,7 @@ def test_sign_v1_query_verifies_with_the_sdk(
     params: dict[str, str], key_id: str, secret: str, token: str | None, nonce: str, now: datetime
 ) -> None:
     """The Signature sign_v1 adds equals the SDK's over the rest of the query it built."""
+    assume(not set(params) & signing._V1_COMMON)
     query = signing.sign_v1(
         "ListAIJob",
         params,
