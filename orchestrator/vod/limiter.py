@@ -113,8 +113,9 @@ class RateLimiter:
                 now = self._clock()
             # A caller that waited takes the slot it waited for, not the moment it woke: late
             # wake-ups under load would otherwise push every later call back (measured: 90-92
-            # calls/s of a 100/s limit). One that did not wait starts the schedule at now.
-            self._state.grant(min(slot, now))
+            # calls/s of a 100/s limit). The slot is never more than one interval in the past,
+            # so a stalled loop does not release a burst of catch-up calls.
+            self._state.grant(max(min(slot, now), now - 1 / self._state.rate))
             return now
 
     def throttled(self, granted_at: float, retry_after: float | None) -> None:
