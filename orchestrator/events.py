@@ -98,7 +98,10 @@ def images_event(
     code: str | None = None,
     message: str | None = None,
 ) -> dict[str, Any]:
-    """`images.resolved` (found images and the missing ids) or, with a code, `images.failed`."""
+    """`images.resolved` (found images and the missing ids) or, with a code, `images.failed`.
+
+    `images` come ready to emit: the look-ups strip their signed URL parameters.
+    """
     if code is not None:
         event = _base(IMAGES_FAILED, now, row.request_id)
         event.update(image_ids=list(row.image_ids), code=code, message=message)
@@ -106,7 +109,7 @@ def images_event(
     event = _base(IMAGES_RESOLVED, now, row.request_id)
     event.update(
         image_ids=list(row.image_ids),
-        images=[_without_auth(image) for image in images],
+        images=list(images),
         missing_image_ids=list(missing),
         completed_at=iso(now),
     )
@@ -134,11 +137,4 @@ def ai_image(
         "creation_time": creation_time,
         "job_id": job_id,
         "video_id": video_id,
-    }
-
-
-def _without_auth(image: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        key: redact_url(value) if isinstance(value, str) and "://" in value else value
-        for key, value in image.items()
     }
